@@ -1,0 +1,1 @@
+"""Generated protobuf bindings live in cybermesh.proto.v1."""

@@ -1,0 +1,1 @@
+"""Generated protobuf bindings (scripts/gen-proto). Never edit by hand."""
