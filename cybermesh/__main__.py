@@ -1,0 +1,5 @@
+import sys
+
+from cybermesh.cli import main
+
+sys.exit(main())
