@@ -196,9 +196,11 @@ def prepare(args: argparse.Namespace) -> Plan:
     key = load_signing_key(args.key)
     registration: Producer | None = None
     if args.genesis:
-        registration = check_registration(
-            load_genesis(args.genesis), args.producer_id, bytes(key.verify_key)
-        )
+        genesis = load_genesis(args.genesis)
+        try:
+            registration = check_registration(genesis, args.producer_id, bytes(key.verify_key))
+        except ProduceError as exc:
+            raise ProduceError(f"--key {args.key} / --genesis {args.genesis}: {exc}") from None
     signer = Signer(key, args.producer_id, registration=registration)
     plan = Plan(signer, _topic_map(args))
     is_load = args.count is not None or args.duration is not None
