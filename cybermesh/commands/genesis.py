@@ -55,7 +55,7 @@ def register(sub: Any) -> None:
     p.add_argument("--out", metavar="FILE", help="write here instead of stdout")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     p.set_defaults(func=run)
-    gsub = p.add_subparsers(dest="genesis_command", metavar="validate")
+    gsub = p.add_subparsers(dest="genesis_command", metavar="[validate FILE]")
     v = gsub.add_parser("validate", help="validate a genesis file; errors name the bad entry")
     v.add_argument("file")
     v.set_defaults(func=run_validate)
