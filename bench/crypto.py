@@ -23,14 +23,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import google.protobuf  # noqa: E402
-import nacl  # noqa: E402
+import google.protobuf
+import nacl
 
-from cybermesh.wire.fields import from_fields  # noqa: E402
-from cybermesh.wire.record import open_record  # noqa: E402
-from cybermesh.wire.signing import key_from_seed, sign, signing_bytes, verify  # noqa: E402
-from cybermesh.wire.strict import decode_strict, encode  # noqa: E402
-from cybermesh.wire.topics import MESSAGE_TYPES  # noqa: E402
+from cybermesh.wire.fields import from_fields
+from cybermesh.wire.record import open_record
+from cybermesh.wire.signing import key_from_seed, sign, signing_bytes, verify
+from cybermesh.wire.strict import decode_strict, encode
+from cybermesh.wire.topics import MESSAGE_TYPES
 
 VECTORS = Path(__file__).resolve().parents[1] / "tests" / "vectors" / "signing.json"
 CASES = {"anomaly": "anomaly-basic", "evidence": "evidence-basic", "policy": "policy-quarantine"}
@@ -79,7 +79,9 @@ def bench_case(v: dict[str, Any], seconds: float, repeat: int) -> dict[str, Any]
     }
     out: dict[str, Any] = {"topic": topic, "bytes": len(raw)}
     out.update({f"{name}_per_s": rate(fn, seconds, repeat) for name, fn in ops.items()})
-    out["signing_bytes_share_of_verify"] = round(out["verify_per_s"] / out["signing_bytes_per_s"], 4)
+    out["signing_bytes_share_of_verify"] = round(
+        out["verify_per_s"] / out["signing_bytes_per_s"], 4
+    )
     out["verify_share_of_open"] = round(out["open_record_per_s"] / out["verify_per_s"], 4)
     return out
 
@@ -102,7 +104,9 @@ def main() -> None:
         "pynacl": nacl.__version__,
         "seconds": args.seconds,
         "repeat": args.repeat,
-        "results": {name: bench_case(vectors[vec], args.seconds, args.repeat) for name, vec in CASES.items()},
+        "results": {
+            name: bench_case(vectors[vec], args.seconds, args.repeat) for name, vec in CASES.items()
+        },
     }
     print(json.dumps(result, indent=2))
 

@@ -7,6 +7,7 @@ The file format is described in `cybermesh.keys` (64 hex chars + newline).
 from __future__ import annotations
 
 import argparse
+import json
 import secrets
 import sys
 from typing import Any
@@ -42,8 +43,6 @@ def run(args: argparse.Namespace) -> int:
         return 1
     pubkey = bytes(key_from_seed(seed).verify_key).hex()
     if args.json:
-        import json
-
         print(json.dumps({"path": str(args.out), "pubkey": pubkey}))
     else:
         print(pubkey)
