@@ -70,3 +70,30 @@ def test_parse_pubkey(tmp_path: Path) -> None:
     path = tmp_path / "k"
     assert main(["keygen", "--out", str(path)]) == 0
     assert parse_pubkey(f"@{path}") == bytes(load_signing_key(path).verify_key)
+
+
+def test_console_entry_point_runs_keygen(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[3]
+    path = tmp_path / "k.key"
+    done = subprocess.run(
+        [sys.executable, "-m", "cybermesh", "keygen", "--out", str(path)],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == bytes(load_signing_key(path).verify_key).hex()
+
+
+def test_reading_a_group_readable_key_warns(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "k.key"
+    path.write_text("11" * 32 + "\n")
+    path.chmod(0o644)
+    assert read_seed(path) == bytes([0x11]) * 32
+    assert "chmod 600" in capsys.readouterr().err

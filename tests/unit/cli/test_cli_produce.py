@@ -310,3 +310,14 @@ async def test_publisher_asks_for_an_idempotent_acks_all_producer() -> None:
         pass
     assert made[0]["enable_idempotence"] is True and made[0]["acks"] == "all"
     assert made[0]["bootstrap_servers"] == "h:1"
+
+
+def test_load_with_genesis_uses_only_the_producers_topics(
+    keys: Keys, genesis_file: Path, capsys: pytest.CaptureFixture[str], fake_kafka: FakeKafka
+) -> None:
+    assert (
+        produce(keys, "--genesis", str(genesis_file), "--count", "200", "--seed", "2", "--quiet")
+        == 0
+    )
+    assert {record.topic for _, record in fake_kafka.sent} == {ANOMALIES, EVIDENCE}
+    assert len(fake_kafka.sent) == 200
