@@ -152,3 +152,18 @@ def test_rfc8032_vectors(seed: str, pub: str, message: str, sig: str) -> None:
     flipped = bytearray(bytes.fromhex(sig))
     flipped[0] ^= 1
     assert not verify_signature(bytes.fromhex(pub), bytes.fromhex(message), bytes(flipped))
+
+
+@pytest.mark.parametrize("v", VALID, ids=_ids(VALID))
+def test_record_is_m_prime_with_the_signature_inserted_before_pubkey(v: dict[str, Any]) -> None:
+    """SIGNING.md §3, checked on raw bytes without a protobuf library: the record equals M'
+    with field `signature` (tag, 0x40, 64 bytes) inserted before the final pubkey field."""
+    prefix = b"cybermesh/v1/" + v["topic"].encode() + b"\x00"
+    signing = bytes.fromhex(v["signing_bytes_hex"])
+    assert signing.startswith(prefix)
+    m_prime = signing[len(prefix) :]
+    pubkey_field = m_prime[-34:]
+    sig_number = MESSAGE_TYPES[v["topic"]].DESCRIPTOR.fields_by_name["signature"].number
+    assert pubkey_field == bytes([(sig_number + 1) << 3 | 2, 32]) + bytes.fromhex(v["pubkey_hex"])
+    sig_field = bytes([sig_number << 3 | 2, 64]) + bytes.fromhex(v["signature_hex"])
+    assert m_prime[:-34] + sig_field + pubkey_field == bytes.fromhex(v["serialized_hex"])
