@@ -11,8 +11,10 @@ A bad value fails with `ConfigError` whose message names the field, e.g.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic_settings import (
@@ -25,6 +27,20 @@ from pydantic_settings import (
 
 class ConfigError(ValueError):
     """Invalid configuration; the message names every bad field."""
+
+
+def redact_url(url: str) -> str:
+    """`url` with its password replaced by `***` (for logs and repr): never print a DSN raw."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return "<unparseable url>"
+    if not password:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    user = netloc[0].split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
 
 
 class KafkaSettings(BaseModel):
@@ -90,6 +106,11 @@ class Settings(BaseSettings):
     kafka: KafkaSettings = KafkaSettings()
     admission: AdmissionSettings = AdmissionSettings()
     mempool: MempoolSettings = MempoolSettings()
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        """repr/str show `db_url` with its password redacted (secrets never logged)."""
+        for name, value in super().__repr_args__():
+            yield name, redact_url(value) if name == "db_url" else value
 
     @classmethod
     def settings_customise_sources(
