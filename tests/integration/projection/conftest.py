@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 from cybermesh.storage import migrate
 
@@ -41,7 +42,7 @@ def pg_base_url(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="session")
 def fresh_pg_url(pg_base_url: str) -> Iterator[Callable[..., str]]:
     base = make_url(pg_base_url).set(drivername="postgresql+psycopg")
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    admin = create_engine(base, isolation_level="AUTOCOMMIT", poolclass=NullPool)
     made: list[str] = []
 
     def make(driver: str = "postgresql+psycopg", *, migrated: bool = True) -> str:
