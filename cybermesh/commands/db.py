@@ -49,5 +49,3 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     cur = sub.add_parser("current", help="show the revision (exit 1 if not at head)")
     cur.add_argument("--url", help="SQLAlchemy URL (default: settings db_url)")
     cur.set_defaults(func=_current)
-
-

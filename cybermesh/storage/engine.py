@@ -34,7 +34,9 @@ def make_engine(url: str, *, pool_size: int = 2, connect_timeout_s: int = 5) -> 
     if backend == "sqlite":
         return _sqlite_engine(url, in_memory=parsed.database in (None, "", ":memory:"))
     if backend not in ("postgresql", "cockroachdb"):
-        raise ValueError(f"db_url: unsupported backend {backend!r} (cockroachdb, postgresql, sqlite)")
+        raise ValueError(
+            f"db_url: unsupported backend {backend!r} (cockroachdb, postgresql, sqlite)"
+        )
     return create_engine(
         url,
         isolation_level="SERIALIZABLE",

@@ -10,7 +10,6 @@ package; a source checkout is needed to migrate.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 from alembic import command
@@ -23,9 +22,9 @@ from cybermesh.storage.engine import make_engine
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
 
-def alembic_config(url: str, *, stdout: io.TextIOBase | None = None) -> Config:
+def alembic_config(url: str) -> Config:
     """An Alembic Config for `url` without an alembic.ini file."""
-    cfg = Config(stdout=stdout) if stdout is not None else Config()
+    cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return cfg

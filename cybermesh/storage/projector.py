@@ -45,7 +45,7 @@ from cybermesh.storage.retry import backoff_s
 
 log = logging.getLogger("cybermesh.storage.projector")
 
-FetchBlock = Callable[[int], "BlockRecord | None | Awaitable[BlockRecord | None]"]
+FetchBlock = Callable[[int], "BlockRecord | Awaitable[BlockRecord | None] | None"]
 
 
 class ProjectorHalted(ProjectionError):
@@ -136,14 +136,18 @@ class Projector:
         while True:
             try:
                 if next_height is None:
-                    self.height = await asyncio.to_thread(self._store.last_height, self._validator_id)
+                    self.height = await asyncio.to_thread(
+                        self._store.last_height, self._validator_id
+                    )
                     next_height = self.height + 1
                     self._advance()
                 record = await self._fetch(next_height)
                 if record is None:
                     await self._idle(self._idle_s)
                     continue
-                await asyncio.to_thread(self._store.save_block, record, validator_id=self._validator_id)
+                await asyncio.to_thread(
+                    self._store.save_block, record, validator_id=self._validator_id
+                )
             except (IntegrityAlarm, ProjectionGap) as exc:
                 self.error = exc
                 log.critical("projector %s halted: %s", self._validator_id, exc)
@@ -151,7 +155,9 @@ class Projector:
                 return
             except (StoreUnavailable, RetriesExhausted, DBAPIError) as exc:
                 self.failures += 1
-                delay = backoff_s(self.failures, base_s=self._base_s, cap_s=self._cap_s, rng=self._rng)
+                delay = backoff_s(
+                    self.failures, base_s=self._base_s, cap_s=self._cap_s, rng=self._rng
+                )
                 log.warning(
                     "projector %s: database unavailable (attempt %d, retry in %.2fs): %s",
                     self._validator_id, self.failures, delay, exc,
@@ -160,7 +166,11 @@ class Projector:
                 await asyncio.sleep(delay)
                 continue
             if self.failures:
-                log.info("projector %s: database back after %d failures", self._validator_id, self.failures)
+                log.info(
+                    "projector %s: database back after %d failures",
+                    self._validator_id,
+                    self.failures,
+                )
             self.failures = 0
             self.height = next_height
             next_height += 1

@@ -68,7 +68,9 @@ def _hash(name: str, value: bytes, *, empty_ok: bool = False) -> None:
 def _unique_sorted(name: str, keys: Sequence[Any]) -> None:
     for i in range(1, len(keys)):
         if not keys[i - 1] < keys[i]:
-            raise RecordError(f"{name}[{i}]: {keys[i]!r} is not after {keys[i - 1]!r} (sorted, unique)")
+            raise RecordError(
+                f"{name}[{i}]: {keys[i]!r} is not after {keys[i - 1]!r} (sorted, unique)"
+            )
 
 
 @dataclass(frozen=True)
@@ -241,7 +243,9 @@ def record_digest(record: BlockRecord) -> bytes:
         "chain_id": record.chain_id,
         "txs": [[_plain(getattr(t, f)) for f in _TX_FIELDS] for t in record.txs],
         "evidence": [[_plain(getattr(e, f)) for f in _EV_FIELDS] for e in record.evidence],
-        "changes": [[c.key.hex(), None if c.value is None else c.value.hex()] for c in record.changes],
+        "changes": [
+            [c.key.hex(), None if c.value is None else c.value.hex()] for c in record.changes
+        ],
         "entities": [[e.entity_id, e.reputation, e.quarantined] for e in record.entities],
         "validators": [[_plain(getattr(v, f)) for f in _VAL_FIELDS] for v in record.validators],
     }
@@ -249,7 +253,17 @@ def record_digest(record: BlockRecord) -> bytes:
     return hashlib.sha256(text.encode("ascii")).digest()
 
 
-_TX_FIELDS: Final = ("index", "tx_hash", "kind", "topic", "producer_id", "nonce", "tx_id", "ts", "status")
+_TX_FIELDS: Final = (
+    "index",
+    "tx_hash",
+    "kind",
+    "topic",
+    "producer_id",
+    "nonce",
+    "tx_id",
+    "ts",
+    "status",
+)
 _EV_FIELDS: Final = ("tx_index", "evidence_id", "producer_id", "status", "action", "refs")
 _VAL_FIELDS: Final = ("validator_id", "consensus_pubkey", "node_pubkey", "address")
 
@@ -268,7 +282,8 @@ class Receipt:
     evidence_action: str = ""
 
 
-_MESSAGE_BY_KIND: Final = {
+_AiMessage = ai_pb2.Anomaly | ai_pb2.Evidence | ai_pb2.Policy
+_MESSAGE_BY_KIND: Final[dict[int, type[_AiMessage]]] = {
     block_pb2.TX_KIND_ANOMALY: ai_pb2.Anomaly,
     block_pb2.TX_KIND_EVIDENCE: ai_pb2.Evidence,
     block_pb2.TX_KIND_POLICY: ai_pb2.Policy,

@@ -121,14 +121,18 @@ class SqlStore:
                 metrics.DB_RETRIES.labels(code).inc()
                 if attempt >= self._max_attempts:
                     raise RetriesExhausted(attempt, code) from exc
-                self._sleep(backoff_s(attempt, base_s=self._base_s, cap_s=self._cap_s, rng=self._rng))
+                self._sleep(
+                    backoff_s(attempt, base_s=self._base_s, cap_s=self._cap_s, rng=self._rng)
+                )
 
     # --- writes ---------------------------------------------------------------------------
 
     def save_block(self, record: BlockRecord, *, validator_id: str) -> SaveOutcome:
         """Project `record` for `validator_id` (port contracts 1-3; steps 1-6)."""
         digest = record_digest(record)
-        outcome, height = self._transact(lambda conn: self._save(conn, record, digest, validator_id))
+        outcome, height = self._transact(
+            lambda conn: self._save(conn, record, digest, validator_id)
+        )
         metrics.BLOCKS.labels(outcome).inc()
         metrics.HEIGHT.labels(validator_id).set(height)
         return outcome
@@ -158,19 +162,25 @@ class SqlStore:
         if h in near:
             stored = near[h]
             self._check("blocks", f"height={h}", bytes(stored.hash), rec.hash, validator_id)
-            self._check("blocks.record", f"height={h}", bytes(stored.record_hash), digest, validator_id)
+            self._check(
+                "blocks.record", f"height={h}", bytes(stored.record_hash), digest, validator_id
+            )
             outcome = "verified"
         else:
             if h - 1 in near:
                 parent = bytes(near[h - 1].hash)
-                self._check("blocks.parent", f"height={h - 1}", parent, rec.parent_hash, validator_id)
+                self._check(
+                    "blocks.parent", f"height={h - 1}", parent, rec.parent_hash, validator_id
+                )
             self._check_validators(conn, rec.validators, validator_id)
             self._insert_block(conn, rec, digest)
             outcome = "inserted"
         self._save_snapshots(conn, rec.snapshots, validator_id)
         if progress is None:
             conn.execute(
-                t.projection_progress.insert().values(validator_id=validator_id, height=h, hash=rec.hash)
+                t.projection_progress.insert().values(
+                    validator_id=validator_id, height=h, hash=rec.hash
+                )
             )
         elif h > last:
             conn.execute(
@@ -218,7 +228,9 @@ class SqlStore:
             row = stored.get(v.validator_id)
             if row is not None:
                 old = _validator_from_row(row)
-                self._check("validators", f"id={v.validator_id}", _vdigest(old), _vdigest(v), validator_id)
+                self._check(
+                    "validators", f"id={v.validator_id}", _vdigest(old), _vdigest(v), validator_id
+                )
 
     def _insert_block(self, conn: Connection, rec: BlockRecord, digest: bytes) -> None:
         h = rec.height
@@ -232,12 +244,19 @@ class SqlStore:
         )  # fmt: skip
         _many(conn, t.transactions, [_tx_row(h, tx) for tx in rec.txs])
         _many(conn, t.evidence, [_evidence_row(h, e) for e in rec.evidence])
-        _many(conn, t.state_kv, [{"key": c.key, "version": h, "value": c.value} for c in rec.changes])
+        _many(
+            conn, t.state_kv, [{"key": c.key, "version": h, "value": c.value} for c in rec.changes]
+        )
         _many(
             conn,
             t.entities,
             [
-                {"entity_id": e.entity_id, "height": h, "reputation": e.reputation, "quarantined": e.quarantined}
+                {
+                    "entity_id": e.entity_id,
+                    "height": h,
+                    "reputation": e.reputation,
+                    "quarantined": e.quarantined,
+                }
                 for e in rec.entities
             ],
         )
@@ -271,7 +290,9 @@ class SqlStore:
             int(r.height): r
             for r in conn.execute(
                 select(s).where(
-                    and_(s.c.validator_id == validator_id, s.c.height.in_([x.height for x in snaps]))
+                    and_(
+                        s.c.validator_id == validator_id, s.c.height.in_([x.height for x in snaps])
+                    )
                 )
             )
         }
@@ -285,7 +306,13 @@ class SqlStore:
                 )  # fmt: skip
                 continue
             old = SnapshotRecord(int(row.height), bytes(row.root), row.location, int(row.size))
-            self._check("state_snapshots", f"{validator_id}@{snap.height}", _sdigest(old), _sdigest(snap), validator_id)
+            self._check(
+                "state_snapshots",
+                f"{validator_id}@{snap.height}",
+                _sdigest(old),
+                _sdigest(snap),
+                validator_id,
+            )
         _many(conn, s, fresh)
 
     # --- reads ----------------------------------------------------------------------------
@@ -320,7 +347,9 @@ class SqlStore:
         )
         return None if row is None else _summary(row)
 
-    def blocks_page(self, start: int, limit: int, *, descending: bool = False) -> list[BlockSummary]:
+    def blocks_page(
+        self, start: int, limit: int, *, descending: bool = False
+    ) -> list[BlockSummary]:
         """Up to `limit` blocks from height `start` upward (or downward when `descending`).
 
         The next page starts at last.height + 1 (or last.height - 1).
@@ -328,7 +357,11 @@ class SqlStore:
         _check_limit(limit)
         hc = t.blocks.c.height
         query = select(*_SUMMARY_COLS)
-        query = query.where(hc <= start).order_by(hc.desc()) if descending else query.where(hc >= start).order_by(hc)
+        query = (
+            query.where(hc <= start).order_by(hc.desc())
+            if descending
+            else query.where(hc >= start).order_by(hc)
+        )
         rows = self._transact(lambda c: c.execute(query.limit(limit)).all())
         return [_summary(r) for r in rows]
 
@@ -347,7 +380,9 @@ class SqlStore:
         query = select(tt).where(tt.c.tx_id == tx_id)
         if producer_id is not None:
             query = query.where(tt.c.producer_id == producer_id)
-        rows = self._transact(lambda c: c.execute(query.order_by(tt.c.height, tt.c.idx).limit(MAX_PAGE)).all())
+        rows = self._transact(
+            lambda c: c.execute(query.order_by(tt.c.height, tt.c.idx).limit(MAX_PAGE)).all()
+        )
         return [TxRow(int(r.height), _tx_from_row(r)) for r in rows]
 
     def entity(self, entity_id: str, at_height: int | None = None) -> EntityState | None:
@@ -356,7 +391,9 @@ class SqlStore:
         query = select(e).where(e.c.entity_id == entity_id)
         if at_height is not None:
             query = query.where(e.c.height <= at_height)
-        row = self._transact(lambda c: c.execute(query.order_by(e.c.height.desc()).limit(1)).first())
+        row = self._transact(
+            lambda c: c.execute(query.order_by(e.c.height.desc()).limit(1)).first()
+        )
         return None if row is None else _entity(row)
 
     def quarantined(self, after: str = "", limit: int = 100) -> list[EntityState]:
@@ -364,7 +401,9 @@ class SqlStore:
         _check_limit(limit)
         e = t.entities
         latest = (
-            select(e.c.entity_id, func.max(e.c.height).label("h")).group_by(e.c.entity_id).subquery()
+            select(e.c.entity_id, func.max(e.c.height).label("h"))
+            .group_by(e.c.entity_id)
+            .subquery()
         )
         query = (
             select(e)
@@ -380,13 +419,18 @@ class SqlStore:
         ev = t.evidence
         rows = self._transact(
             lambda c: c.execute(
-                select(ev).where(ev.c.evidence_id == evidence_id).order_by(ev.c.height, ev.c.tx_index).limit(MAX_PAGE)
+                select(ev)
+                .where(ev.c.evidence_id == evidence_id)
+                .order_by(ev.c.height, ev.c.tx_index)
+                .limit(MAX_PAGE)
             ).all()
         )
         return [EvidenceRow(int(r.height), _evidence_from_row(r)) for r in rows]
 
     def validators(self) -> list[ValidatorRecord]:
-        rows = self._transact(lambda c: c.execute(select(t.validators).order_by(t.validators.c.validator_id)).all())
+        rows = self._transact(
+            lambda c: c.execute(select(t.validators).order_by(t.validators.c.validator_id)).all()
+        )
         return [_validator_from_row(r) for r in rows]
 
     def state_value(self, key: bytes, at_height: int | None = None) -> bytes | None:
@@ -395,13 +439,17 @@ class SqlStore:
         query = select(kv.c.value).where(kv.c.key == key)
         if at_height is not None:
             query = query.where(kv.c.version <= at_height)
-        value = self._transact(lambda c: c.execute(query.order_by(kv.c.version.desc()).limit(1)).scalar())
+        value = self._transact(
+            lambda c: c.execute(query.order_by(kv.c.version.desc()).limit(1)).scalar()
+        )
         return None if value is None else bytes(value)
 
     def snapshots(self, validator_id: str) -> list[SnapshotRecord]:
         s = t.state_snapshots
         rows = self._transact(
-            lambda c: c.execute(select(s).where(s.c.validator_id == validator_id).order_by(s.c.height)).all()
+            lambda c: c.execute(
+                select(s).where(s.c.validator_id == validator_id).order_by(s.c.height)
+            ).all()
         )
         return [SnapshotRecord(int(r.height), bytes(r.root), r.location, int(r.size)) for r in rows]
 
@@ -451,15 +499,26 @@ def _evidence_from_row(r: Row[Any]) -> EvidenceRecord:
 
 
 def _validator_from_row(r: Row[Any]) -> ValidatorRecord:
-    return ValidatorRecord(r.validator_id, bytes(r.consensus_pubkey), bytes(r.node_pubkey), r.address)
+    return ValidatorRecord(
+        r.validator_id, bytes(r.consensus_pubkey), bytes(r.node_pubkey), r.address
+    )
 
 
 def _vdigest(v: ValidatorRecord) -> bytes:
-    return b"|".join([v.validator_id.encode(), v.consensus_pubkey.hex().encode(), v.node_pubkey.hex().encode(), v.address.encode()])
+    return b"|".join(
+        [
+            v.validator_id.encode(),
+            v.consensus_pubkey.hex().encode(),
+            v.node_pubkey.hex().encode(),
+            v.address.encode(),
+        ]
+    )
 
 
 def _sdigest(s: SnapshotRecord) -> bytes:
-    return b"|".join([str(s.height).encode(), s.root.hex().encode(), s.location.encode(), str(s.size).encode()])
+    return b"|".join(
+        [str(s.height).encode(), s.root.hex().encode(), s.location.encode(), str(s.size).encode()]
+    )
 
 
 def _entity(r: Row[Any]) -> EntityState:

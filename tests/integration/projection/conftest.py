@@ -68,7 +68,9 @@ class PgControl:
 
     def _run(self, action: str) -> None:
         if isinstance(self.command, str):
-            subprocess.run(self.command.replace("{action}", action), shell=True, check=True, timeout=120)
+            subprocess.run(
+                self.command.replace("{action}", action), shell=True, check=True, timeout=120
+            )
         else:
             subprocess.run([*self.command, action], check=True, timeout=120)
 

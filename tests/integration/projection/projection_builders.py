@@ -17,7 +17,9 @@ from cybermesh.storage.records import (
 
 GENESIS_PARENT = bytes(32)
 VALIDATORS = tuple(
-    ValidatorRecord(f"v{i}", bytes([i]) * 32, bytes([16 + i]) * 32, f"/ip4/127.0.0.1/tcp/{7100 + i}")
+    ValidatorRecord(
+        f"v{i}", bytes([i]) * 32, bytes([16 + i]) * 32, f"/ip4/127.0.0.1/tcp/{7100 + i}"
+    )
     for i in range(4)
 )
 
@@ -42,13 +44,23 @@ def _evidence(height: int, i: int) -> bytes:
     return msg.SerializeToString(deterministic=True)
 
 
-def committed_block(height: int, parent_hash: bytes, n_txs: int, *, round_: int | None = None) -> block_pb2.CommittedBlock:
+def committed_block(
+    height: int, parent_hash: bytes, n_txs: int, *, round_: int | None = None
+) -> block_pb2.CommittedBlock:
     txs = []
     for i in range(n_txs):
         if i % 10 == 9:
-            txs.append(block_pb2.Tx(schema_version=1, kind=block_pb2.TX_KIND_EVIDENCE, raw=_evidence(height, i)))
+            txs.append(
+                block_pb2.Tx(
+                    schema_version=1, kind=block_pb2.TX_KIND_EVIDENCE, raw=_evidence(height, i)
+                )
+            )
         else:
-            txs.append(block_pb2.Tx(schema_version=1, kind=block_pb2.TX_KIND_ANOMALY, raw=_anomaly(height, i)))
+            txs.append(
+                block_pb2.Tx(
+                    schema_version=1, kind=block_pb2.TX_KIND_ANOMALY, raw=_anomaly(height, i)
+                )
+            )
     rnd = height * 2 if round_ is None else round_
     header = block_pb2.BlockHeader(
         schema_version=1, chain_id="cybermesh-test", height=height, round=rnd, parent_hash=parent_hash,
@@ -58,27 +70,60 @@ def committed_block(height: int, parent_hash: bytes, n_txs: int, *, round_: int 
     )  # fmt: skip
     qc = block_pb2.QuorumCert(
         schema_version=1,
-        vote_data=block_pb2.VoteData(schema_version=1, chain_id="cybermesh-test", round=rnd + 1, height=height + 1),
-        signatures=[block_pb2.ValidatorSignature(validator_id=f"v{j}", signature=bytes([j]) * 64) for j in range(3)],
+        vote_data=block_pb2.VoteData(
+            schema_version=1, chain_id="cybermesh-test", round=rnd + 1, height=height + 1
+        ),
+        signatures=[
+            block_pb2.ValidatorSignature(validator_id=f"v{j}", signature=bytes([j]) * 64)
+            for j in range(3)
+        ],
     )
     return block_pb2.CommittedBlock(
-        schema_version=1, block=block_pb2.Block(schema_version=1, header=header, txs=txs), commit_qc=qc
+        schema_version=1,
+        block=block_pb2.Block(schema_version=1, header=header, txs=txs),
+        commit_qc=qc,
     )
 
 
-def make_record(height: int, parent_hash: bytes, n_txs: int = 5, *, snapshot: bool = False, variant: int = 0) -> BlockRecord:
+def make_record(
+    height: int, parent_hash: bytes, n_txs: int = 5, *, snapshot: bool = False, variant: int = 0
+) -> BlockRecord:
     """A BlockRecord for `height`; `variant` changes the executor outputs (divergence)."""
     cb = committed_block(height, parent_hash, n_txs)
     receipts = [
-        Receipt(i, code=0 if i % 4 else 3, evidence_status="accepted" if i % 2 else "rejected", evidence_action="apply")
+        Receipt(
+            i,
+            code=0 if i % 4 else 3,
+            evidence_status="accepted" if i % 2 else "rejected",
+            evidence_action="apply",
+        )
         for i in range(n_txs)
     ]
-    changes = [StateChange(b"rep/" + f"10.0.{height % 7}.{j}".encode(), (height * 10 + j + variant).to_bytes(8, "big")) for j in range(3)]
+    changes = [
+        StateChange(
+            b"rep/" + f"10.0.{height % 7}.{j}".encode(),
+            (height * 10 + j + variant).to_bytes(8, "big"),
+        )
+        for j in range(3)
+    ]
     if height % 3 == 0:
         changes.append(StateChange(b"tmp/" + str(height - 1).encode(), None))
     changes.append(StateChange(b"tmp/" + str(height).encode(), b"\x00"))
-    entities = [EntityRecord(f"10.0.{height % 7}.{j}", -(height * 10 + j), quarantined=(height + j) % 5 == 0) for j in range(2)]
-    snaps = [SnapshotRecord(height, hashlib.sha256(b"root%d" % height).digest(), f"/snap/{height}", 4096)] if snapshot else []
+    entities = [
+        EntityRecord(
+            f"10.0.{height % 7}.{j}", -(height * 10 + j), quarantined=(height + j) % 5 == 0
+        )
+        for j in range(2)
+    ]
+    snaps = (
+        [
+            SnapshotRecord(
+                height, hashlib.sha256(b"root%d" % height).digest(), f"/snap/{height}", 4096
+            )
+        ]
+        if snapshot
+        else []
+    )
     return from_committed_block(
         cb,
         state_root=hashlib.sha256(b"root%d+%d" % (height, variant)).digest(),
@@ -90,7 +135,9 @@ def make_record(height: int, parent_hash: bytes, n_txs: int = 5, *, snapshot: bo
     )
 
 
-def make_chain(n: int, n_txs: int = 5, *, start: int = 1, parent: bytes = GENESIS_PARENT) -> list[BlockRecord]:
+def make_chain(
+    n: int, n_txs: int = 5, *, start: int = 1, parent: bytes = GENESIS_PARENT
+) -> list[BlockRecord]:
     chain = []
     for h in range(start, start + n):
         rec = make_record(h, parent, n_txs, snapshot=h % 10 == 0)

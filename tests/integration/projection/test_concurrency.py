@@ -6,8 +6,8 @@ import threading
 from collections.abc import Callable
 
 import pytest
-from prometheus_client import REGISTRY
 from projection_builders import make_chain
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 
 from cybermesh.storage import schema as t
@@ -50,7 +50,7 @@ def test_four_writers_project_each_block_exactly_once(
             start.wait()
             for rec in chain:
                 outcomes[i].append(stores[i].save_block(rec, validator_id=f"v{i}"))
-        except BaseException as exc:  # surfaced below
+        except BaseException as exc:  # noqa: BLE001 - surfaced by the assertion below
             errors.append(exc)
 
     threads = [threading.Thread(target=writer, args=(i,)) for i in range(WRITERS)]
@@ -65,8 +65,13 @@ def test_four_writers_project_each_block_exactly_once(
     assert (inserted, verified) == (BLOCKS, BLOCKS * (WRITERS - 1))
     with stores[0].engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(t.blocks)).scalar_one() == BLOCKS
-        assert conn.execute(select(func.count()).select_from(t.transactions)).scalar_one() == BLOCKS * TXS
-        heights = conn.execute(select(t.blocks.c.height).order_by(t.blocks.c.height)).scalars().all()
+        assert (
+            conn.execute(select(func.count()).select_from(t.transactions)).scalar_one()
+            == BLOCKS * TXS
+        )
+        heights = (
+            conn.execute(select(t.blocks.c.height).order_by(t.blocks.c.height)).scalars().all()
+        )
     assert heights == list(range(1, BLOCKS + 1))
     for i in range(WRITERS):
         assert stores[0].last_height(f"v{i}") == BLOCKS
@@ -75,7 +80,9 @@ def test_four_writers_project_each_block_exactly_once(
     retries = sum(s.retries for s in stores)
     assert _retry_total() - retries_before == retries
     record_property("db_retries", retries)
-    by_code = {k: int(v - by_code_before.get(k, 0.0)) for k, v in sorted(_retries_by_code().items())}
+    by_code = {
+        k: int(v - by_code_before.get(k, 0.0)) for k, v in sorted(_retries_by_code().items())
+    }
     print(f"\nconcurrency: {WRITERS} writers x {BLOCKS} blocks, retries = {retries} {by_code}")
     for s in stores:
         s.close()

@@ -14,8 +14,8 @@ import os
 from collections.abc import Callable, Iterator
 
 import pytest
+from projection_builders import VALIDATORS, make_chain, make_record
 from prometheus_client import REGISTRY
-from projection_builders import GENESIS_PARENT, VALIDATORS, make_chain, make_record
 from sqlalchemy import func, select
 
 from cybermesh.storage import migrate
@@ -26,7 +26,10 @@ from cybermesh.storage.sql import SqlStore
 
 
 def _alarms(table: str) -> float:
-    return REGISTRY.get_sample_value("cybermesh_projection_integrity_alarms_total", {"table": table}) or 0.0
+    return (
+        REGISTRY.get_sample_value("cybermesh_projection_integrity_alarms_total", {"table": table})
+        or 0.0
+    )
 
 
 def _counts(store: SqlStore) -> dict[str, int]:
@@ -134,7 +137,9 @@ class ProjectionContract:
         assert err.value.table == "blocks.record"
         assert store.load_block(2) == _chain_only(chain[1])
 
-    def test_fork_against_stored_parent_alarms(self, store: SqlStore, chain: list[BlockRecord]) -> None:
+    def test_fork_against_stored_parent_alarms(
+        self, store: SqlStore, chain: list[BlockRecord]
+    ) -> None:
         self._save(store, chain[:2])
         orphan = make_record(3, b"\x07" * 32, 10)
         with pytest.raises(IntegrityAlarm) as err:
@@ -145,7 +150,9 @@ class ProjectionContract:
 
     def test_conflicting_validator_alarms(self, store: SqlStore, chain: list[BlockRecord]) -> None:
         self._save(store, chain[:1])
-        changed = ValidatorRecord("v0", b"\xee" * 32, VALIDATORS[0].node_pubkey, VALIDATORS[0].address)
+        changed = ValidatorRecord(
+            "v0", b"\xee" * 32, VALIDATORS[0].node_pubkey, VALIDATORS[0].address
+        )
         rec = dataclasses.replace(make_record(2, chain[0].hash, 10), validators=(changed,))
         with pytest.raises(IntegrityAlarm) as err:
             store.save_block(rec, validator_id="v0")
@@ -217,9 +224,7 @@ class ProjectionContract:
         assert old is not None and (old.height, old.reputation) == (3, -30)
         assert store.entity("10.0.3.0", at_height=2) is None
         assert store.entity("nobody") is None
-        expected = sorted(
-            {ent.entity_id: ent for rec in chain for ent in rec.entities}.items()
-        )
+        expected = sorted({ent.entity_id: ent for rec in chain for ent in rec.entities}.items())
         quarantined = [eid for eid, ent in expected if ent.quarantined]
         assert quarantined, "the builder quarantines some entities"
         assert [q.entity_id for q in store.quarantined(limit=MAX_PAGE)] == quarantined

@@ -31,7 +31,7 @@ def _dump(store: SqlStore) -> dict[str, list[tuple[Any, ...]]]:
 
 async def _eventually(pred: Callable[[], bool], what: str, timeout_s: float = 60.0) -> None:
     async with asyncio.timeout(timeout_s):
-        while not pred():
+        while not pred():  # noqa: ASYNC110 - polls plain attributes of the projector
             await asyncio.sleep(0.02)
     assert pred(), what
 
@@ -53,7 +53,9 @@ async def test_projection_catches_up_after_postgres_restart(
     def fetch_block(height: int) -> BlockRecord | None:
         return chain[height - 1] if height <= committed else None
 
-    projector = Projector(store, "v0", fetch_block, idle_s=0.05, backoff_base_s=0.05, backoff_cap_s=0.5)
+    projector = Projector(
+        store, "v0", fetch_block, idle_s=0.05, backoff_base_s=0.05, backoff_cap_s=0.5
+    )
     await projector.start()
     stopped = False
     try:

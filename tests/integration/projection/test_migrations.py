@@ -38,7 +38,11 @@ def _assert_schema_matches(url: str) -> None:
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "cybermesh", "db", *args], cwd=REPO, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "cybermesh", "db", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -68,7 +72,9 @@ def test_offline_sql_is_portable() -> None:
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("driver", ["postgresql+psycopg", "cockroachdb+psycopg"])
-def test_postgres_upgrade_through_both_dialects(fresh_pg_url: Callable[..., str], driver: str) -> None:
+def test_postgres_upgrade_through_both_dialects(
+    fresh_pg_url: Callable[..., str], driver: str
+) -> None:
     url = fresh_pg_url(driver, migrated=False)
     assert migrate.current(url) is None
     done = _cli("upgrade", "--url", url)

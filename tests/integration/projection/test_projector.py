@@ -94,7 +94,14 @@ async def test_resumes_from_stored_height(store: SqlStore) -> None:
 async def test_outage_is_retried_until_the_store_returns(store: SqlStore) -> None:
     chain = make_chain(6, 2)
     flaky = FlakyStore(store, down=5)
-    p = Projector(flaky, "v0", lambda h: chain[h - 1] if h <= 6 else None, idle_s=0.01, backoff_base_s=0.001, backoff_cap_s=0.01)  # type: ignore[arg-type]
+    p = Projector(
+        flaky,
+        "v0",
+        lambda h: chain[h - 1] if h <= 6 else None,
+        idle_s=0.01,
+        backoff_base_s=0.001,
+        backoff_cap_s=0.01,
+    )  # type: ignore[arg-type]
     await p.start()
     async with asyncio.timeout(30):
         await p.wait_for(6)
