@@ -3,7 +3,7 @@
     python bench/projection.py --url postgresql+psycopg://postgres@127.0.0.1:39432/postgres
 
 For a PostgreSQL/CockroachDB URL a fresh database is created on that server for each run
-and dropped afterwards; a sqlite URL is used as given (the file must be new). Blocks are
+and dropped afterwards; for a sqlite URL a new file next to the given path. Blocks are
 built before timing; each block is one `save_block` (one SERIALIZABLE transaction) by one
 writer. Rows per block = 1 block + txs + evidence + state changes + entities + 1 progress.
 Prints one JSON object.
@@ -88,7 +88,8 @@ def rows_of(rec: BlockRecord) -> int:
 def _fresh(url: str) -> tuple[str, Any]:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        return url, None
+        path = f"{parsed.database}.{uuid.uuid4().hex[:10]}"
+        return parsed.set(database=path).render_as_string(hide_password=False), path
     admin = create_engine(
         parsed.set(drivername="postgresql+psycopg"),
         isolation_level="AUTOCOMMIT",
@@ -101,7 +102,9 @@ def _fresh(url: str) -> tuple[str, Any]:
 
 
 def _drop(handle: Any) -> None:
-    if handle is None:
+    if isinstance(handle, str):
+        for suffix in ("", "-wal", "-shm"):
+            Path(handle + suffix).unlink(missing_ok=True)
         return
     admin, name = handle
     with admin.connect() as conn:
