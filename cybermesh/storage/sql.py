@@ -24,13 +24,13 @@ import logging
 import random
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from sqlalchemy import and_, func, select
-from sqlalchemy.engine import Connection, Engine, Row
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
-from cybermesh.storage import metrics
+from cybermesh.storage import metrics, rowmap
 from cybermesh.storage import schema as t
 from cybermesh.storage.engine import make_engine, redacted
 from cybermesh.storage.port import (
@@ -47,11 +47,7 @@ from cybermesh.storage.port import (
 )
 from cybermesh.storage.records import (
     BlockRecord,
-    EntityRecord,
-    EvidenceRecord,
     SnapshotRecord,
-    StateChange,
-    TxRecord,
     ValidatorRecord,
     record_digest,
 )
@@ -142,12 +138,8 @@ class SqlStore:
     ) -> tuple[SaveOutcome, int]:
         """Steps 1-6; returns the outcome and the validator's progress after it."""
         h = rec.height
-        progress = conn.execute(
-            select(t.projection_progress.c.height).where(
-                t.projection_progress.c.validator_id == validator_id
-            )
-        ).scalar_one_or_none()
-        last = 0 if progress is None else int(progress)
+        progress = _progress(conn, validator_id)
+        last = 0 if progress is None else progress
         if h > last + 1:
             raise ProjectionGap(validator_id, last, h)
         near = {
@@ -176,18 +168,8 @@ class SqlStore:
             self._insert_block(conn, rec, digest)
             outcome = "inserted"
         self._save_snapshots(conn, rec.snapshots, validator_id)
-        if progress is None:
-            conn.execute(
-                t.projection_progress.insert().values(
-                    validator_id=validator_id, height=h, hash=rec.hash
-                )
-            )
-        elif h > last:
-            conn.execute(
-                t.projection_progress.update()
-                .where(t.projection_progress.c.validator_id == validator_id)
-                .values(height=h, hash=rec.hash)
-            )
+        if progress is None or h > last:
+            _set_progress(conn, validator_id, rec, exists=progress is not None)
         return outcome, max(h, last)
 
     def _check(self, table: str, key: str, stored: bytes, new: bytes, validator_id: str) -> None:
@@ -227,9 +209,13 @@ class SqlStore:
         for v in vals:
             row = stored.get(v.validator_id)
             if row is not None:
-                old = _validator_from_row(row)
+                old = rowmap.validator_from_row(row)
                 self._check(
-                    "validators", f"id={v.validator_id}", _vdigest(old), _vdigest(v), validator_id
+                    "validators",
+                    f"id={v.validator_id}",
+                    rowmap.vdigest(old),
+                    rowmap.vdigest(v),
+                    validator_id,
                 )
 
     def _insert_block(self, conn: Connection, rec: BlockRecord, digest: bytes) -> None:
@@ -242,12 +228,12 @@ class SqlStore:
                 tx_count=rec.tx_count, commit_qc=rec.commit_qc, record_hash=digest,
             )
         )  # fmt: skip
-        _many(conn, t.transactions, [_tx_row(h, tx) for tx in rec.txs])
-        _many(conn, t.evidence, [_evidence_row(h, e) for e in rec.evidence])
-        _many(
+        rowmap.many(conn, t.transactions, [rowmap.tx_row(h, tx) for tx in rec.txs])
+        rowmap.many(conn, t.evidence, [rowmap.evidence_row(h, e) for e in rec.evidence])
+        rowmap.many(
             conn, t.state_kv, [{"key": c.key, "version": h, "value": c.value} for c in rec.changes]
         )
-        _many(
+        rowmap.many(
             conn,
             t.entities,
             [
@@ -267,7 +253,7 @@ class SqlStore:
                 )
             ).scalars()
         )
-        _many(
+        rowmap.many(
             conn,
             t.validators,
             [
@@ -309,43 +295,37 @@ class SqlStore:
             self._check(
                 "state_snapshots",
                 f"{validator_id}@{snap.height}",
-                _sdigest(old),
-                _sdigest(snap),
+                rowmap.sdigest(old),
+                rowmap.sdigest(snap),
                 validator_id,
             )
-        _many(conn, s, fresh)
+        rowmap.many(conn, s, fresh)
 
     # --- reads ----------------------------------------------------------------------------
 
     def last_height(self, validator_id: str) -> int:
         """Height of the last block projected for `validator_id` (0: none yet)."""
-        value = self._transact(
-            lambda c: c.execute(
-                select(t.projection_progress.c.height).where(
-                    t.projection_progress.c.validator_id == validator_id
-                )
-            ).scalar_one_or_none()
-        )
-        return 0 if value is None else int(value)
+        value = self._transact(lambda c: _progress(c, validator_id))
+        return 0 if value is None else value
 
     def load_block(self, height: int) -> BlockRecord | None:
         """The stored record of `height` (snapshots are per validator: see `snapshots`).
 
         NOTE: validators are returned at the height that first listed them (`since_height`).
         """
-        return self._transact(lambda c: _load(c, height))
+        return self._transact(lambda c: rowmap.load(c, height))
 
     def block_by_height(self, height: int) -> BlockSummary | None:
         row = self._transact(
             lambda c: c.execute(select(*_SUMMARY_COLS).where(t.blocks.c.height == height)).first()
         )
-        return None if row is None else _summary(row)
+        return None if row is None else rowmap.summary(row)
 
     def block_by_hash(self, block_hash: bytes) -> BlockSummary | None:
         row = self._transact(
             lambda c: c.execute(select(*_SUMMARY_COLS).where(t.blocks.c.hash == block_hash)).first()
         )
-        return None if row is None else _summary(row)
+        return None if row is None else rowmap.summary(row)
 
     def blocks_page(
         self, start: int, limit: int, *, descending: bool = False
@@ -354,7 +334,7 @@ class SqlStore:
 
         The next page starts at last.height + 1 (or last.height - 1).
         """
-        _check_limit(limit)
+        rowmap.check_limit(limit)
         hc = t.blocks.c.height
         query = select(*_SUMMARY_COLS)
         query = (
@@ -363,7 +343,7 @@ class SqlStore:
             else query.where(hc >= start).order_by(hc)
         )
         rows = self._transact(lambda c: c.execute(query.limit(limit)).all())
-        return [_summary(r) for r in rows]
+        return [rowmap.summary(r) for r in rows]
 
     def tx_by_hash(self, tx_hash: bytes) -> TxRow | None:
         tt = t.transactions
@@ -372,7 +352,7 @@ class SqlStore:
                 select(tt).where(tt.c.tx_hash == tx_hash).order_by(tt.c.height, tt.c.idx).limit(1)
             ).first()
         )
-        return None if row is None else TxRow(int(row.height), _tx_from_row(row))
+        return None if row is None else TxRow(int(row.height), rowmap.tx_from_row(row))
 
     def txs_by_id(self, tx_id: str, producer_id: str | None = None) -> list[TxRow]:
         """Transactions whose message id is `tx_id` (ids are unique per producer only)."""
@@ -383,7 +363,7 @@ class SqlStore:
         rows = self._transact(
             lambda c: c.execute(query.order_by(tt.c.height, tt.c.idx).limit(MAX_PAGE)).all()
         )
-        return [TxRow(int(r.height), _tx_from_row(r)) for r in rows]
+        return [TxRow(int(r.height), rowmap.tx_from_row(r)) for r in rows]
 
     def entity(self, entity_id: str, at_height: int | None = None) -> EntityState | None:
         """The entity's latest values (at or below `at_height` when given)."""
@@ -394,11 +374,11 @@ class SqlStore:
         row = self._transact(
             lambda c: c.execute(query.order_by(e.c.height.desc()).limit(1)).first()
         )
-        return None if row is None else _entity(row)
+        return None if row is None else rowmap.entity(row)
 
     def quarantined(self, after: str = "", limit: int = 100) -> list[EntityState]:
         """Entities whose latest values say quarantined, by entity id after `after`."""
-        _check_limit(limit)
+        rowmap.check_limit(limit)
         e = t.entities
         latest = (
             select(e.c.entity_id, func.max(e.c.height).label("h"))
@@ -413,7 +393,7 @@ class SqlStore:
             .limit(limit)
         )
         rows = self._transact(lambda c: c.execute(query).all())
-        return [_entity(r) for r in rows]
+        return [rowmap.entity(r) for r in rows]
 
     def evidence(self, evidence_id: str) -> list[EvidenceRow]:
         ev = t.evidence
@@ -425,13 +405,13 @@ class SqlStore:
                 .limit(MAX_PAGE)
             ).all()
         )
-        return [EvidenceRow(int(r.height), _evidence_from_row(r)) for r in rows]
+        return [EvidenceRow(int(r.height), rowmap.evidence_from_row(r)) for r in rows]
 
     def validators(self) -> list[ValidatorRecord]:
         rows = self._transact(
             lambda c: c.execute(select(t.validators).order_by(t.validators.c.validator_id)).all()
         )
-        return [_validator_from_row(r) for r in rows]
+        return [rowmap.validator_from_row(r) for r in rows]
 
     def state_value(self, key: bytes, at_height: int | None = None) -> bytes | None:
         """The value of a state key at its latest version (<= at_height); None if deleted/absent."""
@@ -454,108 +434,21 @@ class SqlStore:
         return [SnapshotRecord(int(r.height), bytes(r.root), r.location, int(r.size)) for r in rows]
 
 
-# --- row mapping ---------------------------------------------------------------------------
+def _progress(conn: Connection, validator_id: str) -> int | None:
+    pp = t.projection_progress
+    value = conn.execute(select(pp.c.height).where(pp.c.validator_id == validator_id)).scalar()
+    return None if value is None else int(value)
 
 
-def _check_limit(limit: int) -> None:
-    if not 1 <= limit <= MAX_PAGE:
-        raise ValueError(f"limit: {limit} is outside [1, {MAX_PAGE}]")
-
-
-def _many(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        conn.execute(table.insert(), rows)
-
-
-def _tx_row(height: int, tx: TxRecord) -> dict[str, Any]:
-    return {
-        "height": height, "idx": tx.index, "tx_hash": tx.tx_hash, "kind": tx.kind,
-        "topic": tx.topic, "producer_id": tx.producer_id, "nonce": tx.nonce, "tx_id": tx.tx_id,
-        "ts": tx.ts, "status": tx.status, "raw": tx.raw,
-    }  # fmt: skip
-
-
-def _tx_from_row(r: Row[Any]) -> TxRecord:
-    return TxRecord(
-        index=int(r.idx), tx_hash=bytes(r.tx_hash), kind=int(r.kind), topic=r.topic,
-        producer_id=r.producer_id, nonce=int(r.nonce), tx_id=r.tx_id, ts=int(r.ts),
-        raw=bytes(r.raw), status=int(r.status),
-    )  # fmt: skip
-
-
-def _evidence_row(height: int, e: EvidenceRecord) -> dict[str, Any]:
-    return {
-        "height": height, "tx_index": e.tx_index, "evidence_id": e.evidence_id,
-        "producer_id": e.producer_id, "status": e.status, "action": e.action,
-        "refs": json.dumps(list(e.refs), ensure_ascii=True, separators=(",", ":")),
-    }  # fmt: skip
-
-
-def _evidence_from_row(r: Row[Any]) -> EvidenceRecord:
-    return EvidenceRecord(
-        tx_index=int(r.tx_index), evidence_id=r.evidence_id, producer_id=r.producer_id,
-        status=r.status, action=r.action, refs=tuple(json.loads(r.refs)),
-    )  # fmt: skip
-
-
-def _validator_from_row(r: Row[Any]) -> ValidatorRecord:
-    return ValidatorRecord(
-        r.validator_id, bytes(r.consensus_pubkey), bytes(r.node_pubkey), r.address
-    )
-
-
-def _vdigest(v: ValidatorRecord) -> bytes:
-    return b"|".join(
-        [
-            v.validator_id.encode(),
-            v.consensus_pubkey.hex().encode(),
-            v.node_pubkey.hex().encode(),
-            v.address.encode(),
-        ]
-    )
-
-
-def _sdigest(s: SnapshotRecord) -> bytes:
-    return b"|".join(
-        [str(s.height).encode(), s.root.hex().encode(), s.location.encode(), str(s.size).encode()]
-    )
-
-
-def _entity(r: Row[Any]) -> EntityState:
-    return EntityState(r.entity_id, int(r.height), int(r.reputation), bool(r.quarantined))
-
-
-def _summary(r: Row[Any]) -> BlockSummary:
-    return BlockSummary(
-        height=int(r.height), hash=bytes(r.hash), parent_hash=bytes(r.parent_hash),
-        round=int(r.round), proposer=r.proposer, chain_id=r.chain_id,
-        timestamp=int(r.timestamp), state_root=bytes(r.state_root),
-        state_root_hint=bytes(r.state_root_hint), tx_count=int(r.tx_count),
-    )  # fmt: skip
-
-
-def _load(c: Connection, height: int) -> BlockRecord | None:
-    b = c.execute(select(t.blocks).where(t.blocks.c.height == height)).first()
-    if b is None:
-        return None
-    tt, ev, kv, en, va = t.transactions, t.evidence, t.state_kv, t.entities, t.validators
-    txs = c.execute(select(tt).where(tt.c.height == height).order_by(tt.c.idx)).all()
-    evs = c.execute(select(ev).where(ev.c.height == height).order_by(ev.c.tx_index)).all()
-    kvs = c.execute(select(kv).where(kv.c.version == height)).all()
-    ens = c.execute(select(en).where(en.c.height == height).order_by(en.c.entity_id)).all()
-    vas = c.execute(select(va).where(va.c.since_height == height).order_by(va.c.validator_id)).all()
-    changes = sorted(
-        (StateChange(bytes(r.key), None if r.value is None else bytes(r.value)) for r in kvs),
-        key=lambda ch: ch.key,
-    )
-    return BlockRecord(
-        height=int(b.height), hash=bytes(b.hash), parent_hash=bytes(b.parent_hash),
-        round=int(b.round), proposer=b.proposer, timestamp=int(b.timestamp),
-        state_root=bytes(b.state_root), state_root_hint=bytes(b.state_root_hint),
-        tx_count=int(b.tx_count), commit_qc=bytes(b.commit_qc), chain_id=b.chain_id,
-        txs=tuple(_tx_from_row(r) for r in txs),
-        evidence=tuple(_evidence_from_row(r) for r in evs),
-        changes=tuple(changes),
-        entities=tuple(EntityRecord(r.entity_id, int(r.reputation), bool(r.quarantined)) for r in ens),
-        validators=tuple(_validator_from_row(r) for r in vas),
-    )  # fmt: skip
+def _set_progress(conn: Connection, validator_id: str, rec: BlockRecord, *, exists: bool) -> None:
+    pp = t.projection_progress
+    if exists:
+        conn.execute(
+            pp.update()
+            .where(pp.c.validator_id == validator_id)
+            .values(height=rec.height, hash=rec.hash)
+        )
+    else:
+        conn.execute(
+            pp.insert().values(validator_id=validator_id, height=rec.height, hash=rec.hash)
+        )

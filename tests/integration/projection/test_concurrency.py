@@ -86,3 +86,34 @@ def test_four_writers_project_each_block_exactly_once(
     print(f"\nconcurrency: {WRITERS} writers x {BLOCKS} blocks, retries = {retries} {by_code}")
     for s in stores:
         s.close()
+
+
+def test_sqlite_writers_share_one_file(tmp_path: object) -> None:
+    """The embedded default: BEGIN IMMEDIATE serializes writers; busy errors are retried."""
+    from cybermesh.storage import migrate
+
+    url = f"sqlite:///{tmp_path}/shared.db"
+    migrate.upgrade(url)
+    chain = make_chain(60, 3)
+    stores = [SqlStore(url) for _ in range(3)]
+    errors: list[BaseException] = []
+    inserted = [0, 0, 0]
+
+    def writer(i: int) -> None:
+        try:
+            for rec in chain:
+                inserted[i] += stores[i].save_block(rec, validator_id=f"v{i}") == "inserted"
+        except BaseException as exc:  # noqa: BLE001 - surfaced by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(3)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert errors == []
+    assert sum(inserted) == len(chain)
+    assert [stores[0].last_height(f"v{i}") for i in range(3)] == [60, 60, 60]
+    assert [b.height for b in stores[0].blocks_page(1, 100)] == list(range(1, 61))
+    for s in stores:
+        s.close()
