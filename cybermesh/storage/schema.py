@@ -1,7 +1,7 @@
 """The projection's tables as SQLAlchemy Core objects (what the adapter queries).
 
 The database schema itself is created by the hand-written Alembic revisions in
-`migrations/versions/`; `tests/integration/projection/test_migrations.py` checks that the
+`migrations/versions/`; `tests/integration/projection/test_projection_migrations.py` checks that the
 migrated schema has exactly these tables and columns. Portable types only (CockroachDB,
 PostgreSQL, SQLite): BIGINT, INTEGER, BOOLEAN, VARCHAR/TEXT, bytes (BYTEA/BYTES/BLOB).
 Every table has an explicit natural primary key; nothing uses sequences or server defaults.

@@ -12,13 +12,12 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from projection_pg import PgControl
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
@@ -60,25 +59,6 @@ def fresh_pg_url(pg_base_url: str) -> Iterator[Callable[..., str]]:
         for name in made:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
-
-
-@dataclass
-class PgControl:
-    command: list[str] | str
-
-    def _run(self, action: str) -> None:
-        if isinstance(self.command, str):
-            subprocess.run(
-                self.command.replace("{action}", action), shell=True, check=True, timeout=120
-            )
-        else:
-            subprocess.run([*self.command, action], check=True, timeout=120)
-
-    def stop(self) -> None:
-        self._run("stop")
-
-    def start(self) -> None:
-        self._run("start")
 
 
 @pytest.fixture(scope="session")

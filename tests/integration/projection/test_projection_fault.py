@@ -7,8 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import PgControl
 from projection_builders import make_chain
+from projection_pg import PgControl
 from sqlalchemy import select
 
 from cybermesh.storage import schema as t
