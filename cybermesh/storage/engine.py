@@ -2,7 +2,8 @@
 
 - `cockroachdb+psycopg://...` production (CockroachDB; also connects to PostgreSQL)
 - `postgresql+psycopg://...`  tests here
-- `sqlite:///path.db`         embedded default (`sqlite://` = in-memory, one shared connection)
+- `sqlite:///path.db`         embedded default (`sqlite://` = in-memory, one shared connection;
+                              the file's directory is created if missing)
 
 Rules:
 1. Every engine runs with `isolation_level="SERIALIZABLE"` set explicitly.
@@ -15,6 +16,7 @@ Rules:
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, event
@@ -32,7 +34,10 @@ def make_engine(url: str, *, pool_size: int = 2, connect_timeout_s: int = 5) -> 
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
-        return _sqlite_engine(url, in_memory=parsed.database in (None, "", ":memory:"))
+        in_memory = parsed.database in (None, "", ":memory:")
+        if not in_memory:
+            Path(str(parsed.database)).parent.mkdir(parents=True, exist_ok=True)
+        return _sqlite_engine(url, in_memory=in_memory)
     if backend not in ("postgresql", "cockroachdb"):
         raise ValueError(
             f"db_url: unsupported backend {backend!r} (cockroachdb, postgresql, sqlite)"
