@@ -35,6 +35,7 @@ def tx_row(height: int, tx: TxRecord) -> dict[str, Any]:
     return {
         "height": height, "idx": tx.index, "tx_hash": tx.tx_hash, "kind": tx.kind,
         "topic": tx.topic, "producer_id": tx.producer_id, "nonce": tx.nonce, "tx_id": tx.tx_id,
+        "tx_id_hash": t.id_hash(tx.tx_id),
         "ts": tx.ts, "status": tx.status, "raw": tx.raw,
     }  # fmt: skip
 
@@ -50,6 +51,7 @@ def tx_from_row(r: Row[Any]) -> TxRecord:
 def evidence_row(height: int, e: EvidenceRecord) -> dict[str, Any]:
     return {
         "height": height, "tx_index": e.tx_index, "evidence_id": e.evidence_id,
+        "evidence_id_hash": t.id_hash(e.evidence_id),
         "producer_id": e.producer_id, "status": e.status, "action": e.action,
         "refs": json.dumps(list(e.refs), ensure_ascii=True, separators=(",", ":")),
     }  # fmt: skip

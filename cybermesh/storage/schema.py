@@ -4,11 +4,14 @@ The database schema itself is created by the hand-written Alembic revisions in
 `migrations/versions/`; `tests/integration/projection/test_projection_migrations.py` checks that the
 migrated schema has exactly these tables and columns. Portable types only (CockroachDB,
 PostgreSQL, SQLite): BIGINT, INTEGER, BOOLEAN, VARCHAR/TEXT, bytes (BYTEA/BYTES/BLOB).
+VARCHAR(64) holds only genesis-validated ids (validators, producers, chain id); strings a
+producer chooses freely are `SafeText` (UTF-8 bytes) and indexed through `id_hash`.
 Every table has an explicit natural primary key; nothing uses sequences or server defaults.
 """
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any, Final
 
 from sqlalchemy import (
@@ -49,6 +52,29 @@ class U64(TypeDecorator[int]):
         return v + _U64_SPAN if v < 0 else v
 
 
+class SafeText(TypeDecorator[str]):
+    """A producer-chosen string stored as its UTF-8 bytes.
+
+    Any string a producer can choose is stored this way: PostgreSQL text cannot hold U+0000
+    and VARCHAR(n) refuses long values, either of which would wedge the projection on a
+    committed block. Equality binds through the same encoding; byte order = code point order.
+    """
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> bytes | None:
+        return None if value is None else str(value).encode("utf-8")
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
+        return None if value is None else bytes(value).decode("utf-8")
+
+
+def id_hash(value: str) -> bytes:
+    """SHA-256 of a producer-chosen id: the indexed key for ids of unbounded length."""
+    return hashlib.sha256(value.encode("utf-8")).digest()
+
+
 metadata = MetaData()
 
 blocks = Table(
@@ -78,12 +104,13 @@ transactions = Table(
     Column("topic", String(64), nullable=False),
     Column("producer_id", String(64), nullable=False),
     Column("nonce", U64, nullable=False),
-    Column("tx_id", String(256), nullable=False),
+    Column("tx_id", SafeText, nullable=False),
+    Column("tx_id_hash", LargeBinary, nullable=False),
     Column("ts", BigInteger, nullable=False),
     Column("status", Integer, nullable=False),
     Column("raw", LargeBinary, nullable=False),
     Index("ix_transactions_tx_hash", "tx_hash"),
-    Index("ix_transactions_tx_id", "tx_id", "producer_id"),
+    Index("ix_transactions_tx_id_hash", "tx_id_hash"),
 )
 
 evidence = Table(
@@ -91,12 +118,13 @@ evidence = Table(
     metadata,
     Column("height", BigInteger, primary_key=True, autoincrement=False),
     Column("tx_index", Integer, primary_key=True, autoincrement=False),
-    Column("evidence_id", String(256), nullable=False),
+    Column("evidence_id", SafeText, nullable=False),
+    Column("evidence_id_hash", LargeBinary, nullable=False),
     Column("producer_id", String(64), nullable=False),
-    Column("status", String(32), nullable=False),
-    Column("action", String(256), nullable=False),
+    Column("status", SafeText, nullable=False),
+    Column("action", SafeText, nullable=False),
     Column("refs", Text, nullable=False),
-    Index("ix_evidence_evidence_id", "evidence_id"),
+    Index("ix_evidence_evidence_id_hash", "evidence_id_hash"),
 )
 
 state_kv = Table(
@@ -110,8 +138,9 @@ state_kv = Table(
 entities = Table(
     "entities",
     metadata,
-    Column("entity_id", String(256), primary_key=True),
+    Column("entity_key", LargeBinary, primary_key=True),
     Column("height", BigInteger, primary_key=True, autoincrement=False),
+    Column("entity_id", SafeText, nullable=False),
     Column("reputation", BigInteger, nullable=False),
     Column("quarantined", Boolean, nullable=False),
 )

@@ -238,6 +238,7 @@ class SqlStore:
             t.entities,
             [
                 {
+                    "entity_key": t.id_hash(e.entity_id),
                     "entity_id": e.entity_id,
                     "height": h,
                     "reputation": e.reputation,
@@ -357,7 +358,7 @@ class SqlStore:
     def txs_by_id(self, tx_id: str, producer_id: str | None = None) -> list[TxRow]:
         """Transactions whose message id is `tx_id` (ids are unique per producer only)."""
         tt = t.transactions
-        query = select(tt).where(tt.c.tx_id == tx_id)
+        query = select(tt).where(tt.c.tx_id_hash == t.id_hash(tx_id))
         if producer_id is not None:
             query = query.where(tt.c.producer_id == producer_id)
         rows = self._transact(
@@ -368,7 +369,7 @@ class SqlStore:
     def entity(self, entity_id: str, at_height: int | None = None) -> EntityState | None:
         """The entity's latest values (at or below `at_height` when given)."""
         e = t.entities
-        query = select(e).where(e.c.entity_id == entity_id)
+        query = select(e).where(e.c.entity_key == t.id_hash(entity_id))
         if at_height is not None:
             query = query.where(e.c.height <= at_height)
         row = self._transact(
@@ -381,13 +382,13 @@ class SqlStore:
         rowmap.check_limit(limit)
         e = t.entities
         latest = (
-            select(e.c.entity_id, func.max(e.c.height).label("h"))
-            .group_by(e.c.entity_id)
+            select(e.c.entity_key, func.max(e.c.height).label("h"))
+            .group_by(e.c.entity_key)
             .subquery()
         )
         query = (
             select(e)
-            .join(latest, and_(e.c.entity_id == latest.c.entity_id, e.c.height == latest.c.h))
+            .join(latest, and_(e.c.entity_key == latest.c.entity_key, e.c.height == latest.c.h))
             .where(e.c.quarantined.is_(True), e.c.entity_id > after)
             .order_by(e.c.entity_id)
             .limit(limit)
@@ -400,7 +401,7 @@ class SqlStore:
         rows = self._transact(
             lambda c: c.execute(
                 select(ev)
-                .where(ev.c.evidence_id == evidence_id)
+                .where(ev.c.evidence_id_hash == t.id_hash(evidence_id))
                 .order_by(ev.c.height, ev.c.tx_index)
                 .limit(MAX_PAGE)
             ).all()

@@ -7,7 +7,8 @@ Create Date: 2026-11-25
 
 Hand-written (no autogenerate): portable DDL only, reviewed against CockroachDB
 (docs/PROJECTION.md, "CockroachDB review"): explicit natural primary keys, no sequences,
-no server defaults, no PostgreSQL-only functions or types.
+no server defaults, no PostgreSQL-only functions or types. Producer-chosen strings are
+UTF-8 bytes (no NUL/length failures) and indexed by their SHA-256 (`*_hash`, `entity_key`).
 """
 
 from __future__ import annotations
@@ -48,26 +49,28 @@ def upgrade() -> None:
         sa.Column("topic", sa.String(64), nullable=False),
         sa.Column("producer_id", sa.String(64), nullable=False),
         sa.Column("nonce", sa.BigInteger, nullable=False),
-        sa.Column("tx_id", sa.String(256), nullable=False),
+        sa.Column("tx_id", sa.LargeBinary, nullable=False),
+        sa.Column("tx_id_hash", sa.LargeBinary, nullable=False),
         sa.Column("ts", sa.BigInteger, nullable=False),
         sa.Column("status", sa.Integer, nullable=False),
         sa.Column("raw", sa.LargeBinary, nullable=False),
         sa.PrimaryKeyConstraint("height", "idx", name="pk_transactions"),
     )
     op.create_index("ix_transactions_tx_hash", "transactions", ["tx_hash"])
-    op.create_index("ix_transactions_tx_id", "transactions", ["tx_id", "producer_id"])
+    op.create_index("ix_transactions_tx_id_hash", "transactions", ["tx_id_hash"])
     op.create_table(
         "evidence",
         sa.Column("height", sa.BigInteger, nullable=False, autoincrement=False),
         sa.Column("tx_index", sa.Integer, nullable=False, autoincrement=False),
-        sa.Column("evidence_id", sa.String(256), nullable=False),
+        sa.Column("evidence_id", sa.LargeBinary, nullable=False),
+        sa.Column("evidence_id_hash", sa.LargeBinary, nullable=False),
         sa.Column("producer_id", sa.String(64), nullable=False),
-        sa.Column("status", sa.String(32), nullable=False),
-        sa.Column("action", sa.String(256), nullable=False),
+        sa.Column("status", sa.LargeBinary, nullable=False),
+        sa.Column("action", sa.LargeBinary, nullable=False),
         sa.Column("refs", sa.Text, nullable=False),
         sa.PrimaryKeyConstraint("height", "tx_index", name="pk_evidence"),
     )
-    op.create_index("ix_evidence_evidence_id", "evidence", ["evidence_id"])
+    op.create_index("ix_evidence_evidence_id_hash", "evidence", ["evidence_id_hash"])
     op.create_table(
         "state_kv",
         sa.Column("key", sa.LargeBinary, nullable=False),
@@ -77,11 +80,12 @@ def upgrade() -> None:
     )
     op.create_table(
         "entities",
-        sa.Column("entity_id", sa.String(256), nullable=False),
+        sa.Column("entity_key", sa.LargeBinary, nullable=False),
         sa.Column("height", sa.BigInteger, nullable=False, autoincrement=False),
+        sa.Column("entity_id", sa.LargeBinary, nullable=False),
         sa.Column("reputation", sa.BigInteger, nullable=False),
         sa.Column("quarantined", sa.Boolean, nullable=False),
-        sa.PrimaryKeyConstraint("entity_id", "height", name="pk_entities"),
+        sa.PrimaryKeyConstraint("entity_key", "height", name="pk_entities"),
     )
     op.create_table(
         "state_snapshots",

@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from cybermesh.storage import migrate
 from cybermesh.storage import schema as t
 from cybermesh.storage.port import MAX_PAGE, IntegrityAlarm, ProjectionGap
-from cybermesh.storage.records import BlockRecord, SnapshotRecord, ValidatorRecord
+from cybermesh.storage.records import BlockRecord, EntityRecord, SnapshotRecord, ValidatorRecord
 from cybermesh.storage.sql import SqlStore
 
 
@@ -242,6 +242,30 @@ class ProjectionContract:
         assert store.state_value(b"tmp/4", at_height=3) is None
         assert store.state_value(b"rep/10.0.3.1") == (31).to_bytes(8, "big")
         assert store.state_value(b"missing") is None
+
+    def test_producer_chosen_strings_of_any_content(self, store: SqlStore) -> None:
+        """NUL characters, non-ASCII and 5,000-char ids round-trip and are found."""
+        base = make_record(1, bytes(32), 10)
+        weird = "x\x00\u00e9\U0001f600" + "y" * 5000
+        txs = (dataclasses.replace(base.txs[0], tx_id=weird), *base.txs[1:])
+        ev = dataclasses.replace(
+            base.evidence[0], evidence_id=weird, action="quarantine\x00" + weird
+        )
+        ents = tuple(
+            sorted(
+                (EntityRecord(weird, -1, True), EntityRecord("\x00", 2, False)),
+                key=lambda e: e.entity_id,
+            )
+        )
+        rec = dataclasses.replace(base, txs=txs, evidence=(ev,), entities=ents)
+        assert store.save_block(rec, validator_id="v0") == "inserted"
+        assert store.load_block(1) == _chain_only(rec)
+        assert [r.tx for r in store.txs_by_id(weird)] == [txs[0]]
+        assert [r.evidence for r in store.evidence(weird)] == [ev]
+        found = store.entity(weird)
+        assert found is not None and found.reputation == -1
+        assert [q.entity_id for q in store.quarantined()] == [weird]
+        assert store.save_block(rec, validator_id="v0") == "verified"
 
     def test_validators_query(self, store: SqlStore, chain: list[BlockRecord]) -> None:
         assert store.validators() == []
