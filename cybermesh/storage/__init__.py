@@ -4,6 +4,7 @@
 - `port`      the port (`Projection`) and its errors
 - `sql`       `SqlStore`, the adapter for CockroachDB / PostgreSQL / SQLite
 - `projector` `Projector`, the catch-up loop (pull-based, survives database outages)
+- `feed`      `BlockFeed`, a bounded never-blocking in-process source for the Projector
 - `migrate`   Alembic migrations (`cybermesh db upgrade|current`)
 """
 

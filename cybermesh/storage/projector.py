@@ -14,8 +14,8 @@ Rules:
 3. The database being unavailable (`StoreUnavailable`, `RetriesExhausted`, a lost
    connection) is retried forever with bounded jittered backoff; the loop resumes by itself
    when the database returns.
-4. An `IntegrityAlarm` (or `ProjectionGap`) halts the projector: it stops, `error` holds the
-   exception and `wait_for` / `stop` re-raise it. It is never retried.
+4. An `IntegrityAlarm` (or `ProjectionGap`, or `feed.BlockEvicted`) halts the projector: it
+   stops, `error` holds the exception and `wait_for` / `stop` re-raise it. It is never retried.
 5. Database calls run in worker threads (`asyncio.to_thread`): the event loop never waits on
    SQL.
 """
@@ -32,6 +32,7 @@ from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 
+from cybermesh.storage.feed import BlockEvicted
 from cybermesh.storage.port import (
     IntegrityAlarm,
     Projection,
@@ -103,7 +104,11 @@ class Projector:
             raise ProjectorHalted(self.error)
 
     def notify(self, height: int) -> None:
-        """A block up to `height` committed (never blocks; call from the commit path)."""
+        """A block up to `height` committed (never blocks).
+
+        NOTE: call it on the projector's event loop (the commit path runs there); from another
+        thread use `loop.call_soon_threadsafe(projector.notify, height)`.
+        """
         del height  # the projector pulls; the height is only a wake-up hint
         self._wake.set()
 
@@ -148,7 +153,7 @@ class Projector:
                 await asyncio.to_thread(
                     self._store.save_block, record, validator_id=self._validator_id
                 )
-            except (IntegrityAlarm, ProjectionGap) as exc:
+            except (IntegrityAlarm, ProjectionGap, BlockEvicted) as exc:
                 self.error = exc
                 log.critical("projector %s halted: %s", self._validator_id, exc)
                 self._advance()
@@ -158,8 +163,9 @@ class Projector:
                 delay = backoff_s(
                     self.failures, base_s=self._base_s, cap_s=self._cap_s, rng=self._rng
                 )
-                log.warning(
-                    "projector %s: database unavailable (attempt %d, retry in %.2fs): %s",
+                log.log(
+                    logging.WARNING if isinstance(exc, StoreUnavailable) else logging.ERROR,
+                    "projector %s: database failure (attempt %d, retry in %.2fs): %s",
                     self._validator_id, self.failures, delay, exc,
                 )  # fmt: skip
                 next_height = None

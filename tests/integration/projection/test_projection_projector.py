@@ -11,6 +11,7 @@ import pytest
 from projection_builders import make_chain, make_record
 
 from cybermesh.storage import migrate
+from cybermesh.storage.feed import BlockEvicted, BlockFeed
 from cybermesh.storage.port import StoreUnavailable
 from cybermesh.storage.projector import Projector, ProjectorHalted
 from cybermesh.storage.records import BlockRecord
@@ -127,3 +128,56 @@ async def test_integrity_alarm_halts(store: SqlStore) -> None:
         await p.stop()
     assert store.last_height("v0") == 1
     assert store.block_by_height(2).hash == chain[1].hash  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("with_fallback", [False, True])
+async def test_feed_outage_longer_than_buffer(store: SqlStore, with_fallback: bool) -> None:
+    """Commits go into a 5-block feed while the store is down for 12 blocks."""
+    chain = make_chain(12, 2)
+    flaky = FlakyStore(store, down=10**9)
+    fallback = (lambda h: chain[h - 1] if h <= len(chain) else None) if with_fallback else None
+    p = Projector(
+        flaky,
+        "v0",
+        lambda h: feed.fetch_block(h),
+        idle_s=0.01,
+        backoff_base_s=0.001,
+        backoff_cap_s=0.01,
+    )  # type: ignore[arg-type]
+    feed = BlockFeed(5, fallback=fallback, on_put=p.notify)
+    await p.start()
+    for rec in chain:
+        feed.put(rec)  # never blocks, the store being down or not
+    assert feed.evicted == 7
+    flaky.down = 0  # the database returns
+    async with asyncio.timeout(30):
+        if with_fallback:
+            await p.wait_for(12)
+            assert store.last_height("v0") == 12
+        else:
+            with pytest.raises(ProjectorHalted) as err:
+                await p.wait_for(12)
+            assert isinstance(err.value.cause, BlockEvicted)
+            assert (err.value.cause.height, err.value.cause.oldest) == (1, 8)
+    if with_fallback:
+        await p.stop()
+    else:
+        with pytest.raises(ProjectorHalted):
+            await p.stop()
+
+
+def test_feed_rules() -> None:
+    chain = make_chain(4, 1)
+    feed = BlockFeed(2)
+    assert feed.fetch_block(1) is None  # nothing committed yet
+    for rec in chain[:3]:
+        feed.put(rec)
+    assert feed.evicted == 1
+    with pytest.raises(BlockEvicted) as err:
+        feed.fetch_block(1)
+    assert (err.value.height, err.value.oldest) == (1, 2)
+    assert feed.fetch_block(2) is chain[1]
+    assert feed.fetch_block(3) is chain[2]
+    assert feed.fetch_block(4) is None
+    with pytest.raises(ValueError, match="capacity"):
+        BlockFeed(0)
