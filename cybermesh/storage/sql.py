@@ -7,8 +7,8 @@ How `save_block` works (one SERIALIZABLE transaction, retried as a whole, retry.
    record digest the record's digest, else `IntegrityAlarm`; nothing else is written for the
    block ("verified"). Blocks and their child rows are written in one transaction, so an
    existing block row means all of its rows exist.
-4. Block h is new: block h-1, if present, must hash to the record's parent_hash, else
-   `IntegrityAlarm`; validators already present must be equal, else `IntegrityAlarm`; then
+4. Block h is new: block h-1, if present, must hash to the record's parent_hash, and no
+   other height may hold the record's hash, else `IntegrityAlarm`; validators already present must be equal, else `IntegrityAlarm`; then
    all rows are inserted ("inserted"). A concurrent writer of the same block makes this
    transaction fail with 23505/40001; the retry takes path 3.
 5. The validator's snapshots are inserted or verified (same alarm rule).
@@ -163,6 +163,17 @@ class SqlStore:
                 parent = bytes(near[h - 1].hash)
                 self._check(
                     "blocks.parent", f"height={h - 1}", parent, rec.parent_hash, validator_id
+                )
+            other = conn.execute(
+                select(t.blocks.c.height).where(t.blocks.c.hash == rec.hash)
+            ).scalar()
+            if other is not None:  # the same hash at another height: never a valid chain
+                self._check(
+                    "blocks.hash",
+                    f"hash={rec.hash.hex()}",
+                    b"height=%d" % other,
+                    b"height=%d" % h,
+                    validator_id,
                 )
             self._check_validators(conn, rec.validators, validator_id)
             self._insert_block(conn, rec, digest)

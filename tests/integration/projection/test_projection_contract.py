@@ -148,6 +148,17 @@ class ProjectionContract:
         assert store.load_block(3) is None
         assert store.last_height("v0") == 2
 
+    def test_block_hash_reused_at_another_height_alarms(
+        self, store: SqlStore, chain: list[BlockRecord]
+    ) -> None:
+        self._save(store, chain[:3])
+        replay = dataclasses.replace(make_record(4, chain[2].hash, 10), hash=chain[0].hash)
+        with pytest.raises(IntegrityAlarm) as err:
+            store.save_block(replay, validator_id="v0")
+        assert err.value.table == "blocks.hash"
+        assert (err.value.stored, err.value.new) == (b"height=1", b"height=4")
+        assert store.load_block(4) is None and store.last_height("v0") == 3
+
     def test_conflicting_validator_alarms(self, store: SqlStore, chain: list[BlockRecord]) -> None:
         self._save(store, chain[:1])
         changed = ValidatorRecord(
