@@ -1,0 +1,351 @@
+"""The versioned sparse Merkle tree over a NodeStore (docs/STATE.md §Merkle). Pure.
+
+Storage layout (all in one NodeStore, so one atomic write per version):
+
+- ``b"n" + u64 version + u16 depth + prefix`` -> node. `prefix` is the first `depth` bits of
+  the path, in ceil(depth/8) bytes (low bits zero). A node is written once, at the version
+  that created it (Jellyfish-style node keys), and never rewritten.
+  internal: ``0x02 || left_hash || right_hash || u64 left_ver || u64 right_ver || u8 left_kind
+  || u8 right_kind``; leaf: ``0x01 || key_hash || u32 len(key) || key || value``.
+- ``b"r" + u64 version`` -> root ref ``u8 kind || hash || u64 node_version``.
+- ``b"s" + u64 version`` -> node keys made stale by that version (``u8 len || key``)*.
+- ``b"l" + key_hash`` -> value at the latest version (fast reads for execution).
+- ``b"m" + name`` -> u64 metadata: ``latest``, ``oldest`` (oldest retained version).
+
+Rules:
+1. Versions are applied in order: the first at any version, then latest + 1 each time.
+2. `apply` updates the tree once per version with all of that version's changes, sorted by
+   key hash (so the write order of keys within a block does not matter).
+3. Pruning to P keeps versions >= P readable and deletes every node made stale at a version
+   <= P (such a node is referenced only by versions < P).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator
+from typing import Any, Final
+
+from cybermesh.state.nodestore import NodeStore
+from cybermesh.state.smt import PLACEHOLDER, SparseMerkleProof, leaf_hash, node_hash
+
+EMPTY: Final = 0
+LEAF: Final = 1
+INTERNAL: Final = 2
+UNPLACED: Final = -1
+_EMPTY_REF: Final = (EMPTY, PLACEHOLDER, 0)
+_TOP: Final = 255
+_sha256 = hashlib.sha256
+_Ref = tuple[Any, ...]  # (kind, hash, version) or an unplaced leaf (LEAF, hash, UNPLACED, khash, key, value)
+
+
+class VersionError(ValueError):
+    """A version that cannot be applied or read; carries the version and the store's range."""
+
+    def __init__(self, reason: str, version: int, oldest: int | None, latest: int | None) -> None:
+        super().__init__(f"{reason}: version {version} (retained {oldest}..{latest})")
+        self.reason = reason
+        self.version = version
+        self.oldest = oldest
+        self.latest = latest
+
+
+class RootMismatchError(ValueError):
+    """Restored data whose root is not the expected one; nothing was written."""
+
+    def __init__(self, expected: bytes, actual: bytes) -> None:
+        super().__init__(f"root {actual.hex()} != expected {expected.hex()}")
+        self.expected = expected
+        self.actual = actual
+
+
+_pack_qh = struct.Struct(">cQH").pack
+
+
+def _nk(version: int, depth: int, prefix: int) -> bytes:
+    return _pack_qh(b"n", version, depth) + (prefix >> (256 - depth)).to_bytes((depth + 7) >> 3, "big") if depth else _pack_qh(b"n", version, 0)
+
+
+def _u64(raw: bytes | None) -> int | None:
+    return None if raw is None else int.from_bytes(raw, "big")
+
+
+class VersionedTree:
+    """A sparse Merkle tree with one root per version, persisted through a NodeStore."""
+
+    def __init__(self, store: NodeStore, cache_limit: int = 1 << 19) -> None:
+        self.store = store
+        self.cache_limit = cache_limit
+        self._cache: dict[bytes, Any] = {}
+        self._version = 0
+        self._puts: dict[bytes, bytes] = {}
+        self._stale: list[bytes] = []
+
+    # -- metadata -------------------------------------------------------------------------
+    @property
+    def latest(self) -> int | None:
+        """The newest applied version, or None for an empty store."""
+        return _u64(self.store.get(b"mlatest"))
+
+    @property
+    def oldest(self) -> int | None:
+        """The oldest retained (readable) version, or None for an empty store."""
+        return _u64(self.store.get(b"moldest"))
+
+    def _root_ref(self, version: int) -> _Ref:
+        latest, oldest = self.latest, self.oldest
+        if latest is None or oldest is None or not oldest <= version <= latest:
+            raise VersionError("not_retained", version, oldest, latest)
+        raw = self.store.get(b"r" + struct.pack(">Q", version))
+        assert raw is not None, f"root of retained version {version} missing"
+        return (raw[0], raw[1:33], int.from_bytes(raw[33:41], "big"))
+
+    def root(self, version: int | None = None) -> bytes:
+        """The root hash at `version` (default: latest; PLACEHOLDER for an empty store)."""
+        if version is None:
+            version = self.latest
+            if version is None:
+                return PLACEHOLDER
+        return bytes(self._root_ref(version)[1])
+
+    # -- node access ----------------------------------------------------------------------
+    def _load(self, nk: bytes) -> Any:
+        node = self._cache.get(nk)
+        if node is not None:
+            return node
+        raw = self.store.get(nk)
+        assert raw is not None, f"node {nk.hex()} missing"
+        if raw[0] == INTERNAL:
+            lv, rv, lk, rk = struct.unpack_from(">QQBB", raw, 65)
+            node = ((lk, raw[1:33], lv), (rk, raw[33:65], rv))
+        else:
+            (klen,) = struct.unpack_from(">I", raw, 33)
+            node = (raw[1:33], raw[37 : 37 + klen], raw[37 + klen :])
+        if len(self._cache) >= self.cache_limit:
+            self._cache.clear()
+        self._cache[nk] = node
+        return node
+
+    def _write(self, nk: bytes, raw: bytes, node: Any) -> None:
+        self._puts[nk] = raw
+        if len(self._cache) >= self.cache_limit:
+            self._cache.clear()
+        self._cache[nk] = node
+
+    # -- reads ----------------------------------------------------------------------------
+    def _descend(self, khash: bytes, version: int) -> tuple[list[bytes], _Ref, int, int]:
+        kint = int.from_bytes(khash, "big")
+        ref, depth, prefix, siblings = self._root_ref(version), 0, 0, []
+        while ref[0] == INTERNAL:
+            left, right = self._load(_nk(ref[2], depth, prefix))
+            bit = 1 << (_TOP - depth)
+            if kint & bit:
+                siblings.append(left[1])
+                ref, prefix = right, prefix | bit
+            else:
+                siblings.append(right[1])
+                ref = left
+            depth += 1
+        return siblings, ref, depth, prefix
+
+    def get(self, key: bytes, version: int | None = None) -> bytes | None:
+        """The value of `key` at `version` (default latest), None if absent."""
+        khash = _sha256(key).digest()
+        latest = self.latest
+        if version is None or version == latest:
+            return self.store.get(b"l" + khash)
+        _, ref, depth, prefix = self._descend(khash, version)
+        if ref[0] != LEAF:
+            return None
+        lkh, _, value = self._load(_nk(ref[2], depth, prefix))
+        return bytes(value) if lkh == khash else None
+
+    def prove(self, key: bytes, version: int | None = None) -> SparseMerkleProof:
+        """An inclusion or non-inclusion proof of `key` at `version` (default latest)."""
+        if version is None:
+            version = self.latest if self.latest is not None else 0
+        khash = _sha256(key).digest()
+        siblings, ref, depth, prefix = self._descend(khash, version)
+        leaf = None
+        if ref[0] == LEAF:
+            lkh, _, value = self._load(_nk(ref[2], depth, prefix))
+            leaf = (bytes(lkh), _sha256(value).digest())
+        return SparseMerkleProof(tuple(bytes(s) for s in siblings), leaf)
+
+    def leaves(self, version: int) -> Iterator[tuple[bytes, bytes, bytes]]:
+        """(key_hash, key, value) of every leaf at `version`, in key-hash order."""
+        stack = [(self._root_ref(version), 0, 0)]
+        while stack:
+            ref, depth, prefix = stack.pop()
+            if ref[0] == LEAF:
+                khash, key, value = self._load(_nk(ref[2], depth, prefix))
+                yield bytes(khash), bytes(key), bytes(value)
+            elif ref[0] == INTERNAL:
+                left, right = self._load(_nk(ref[2], depth, prefix))
+                stack.append((right, depth + 1, prefix | (1 << (_TOP - depth))))
+                stack.append((left, depth + 1, prefix))
+
+    # -- updates --------------------------------------------------------------------------
+    def _unplace(self, ref: _Ref, depth: int, prefix: int) -> _Ref:
+        if ref[2] == UNPLACED:
+            return ref
+        nk = _nk(ref[2], depth, prefix)
+        khash, key, value = self._load(nk)
+        self._stale.append(nk)
+        return (LEAF, ref[1], UNPLACED, khash, key, value)
+
+    def _place(self, ref: _Ref, depth: int, prefix: int) -> _Ref:
+        if ref[2] != UNPLACED:
+            return ref
+        _, h, _, khash, key, value = ref
+        raw = b"\x01" + khash + struct.pack(">I", len(key)) + key + value
+        self._write(_nk(self._version, depth, prefix), raw, (khash, key, value))
+        return (LEAF, h, self._version)
+
+    def _combine(self, depth: int, prefix: int, left: _Ref, right: _Ref) -> _Ref:
+        bit = 1 << (_TOP - depth)
+        if left[0] == EMPTY:
+            if right[0] == EMPTY:
+                return _EMPTY_REF
+            if right[0] == LEAF:
+                return self._unplace(right, depth + 1, prefix | bit)
+        elif right[0] == EMPTY and left[0] == LEAF:
+            return self._unplace(left, depth + 1, prefix)
+        left = self._place(left, depth + 1, prefix)
+        right = self._place(right, depth + 1, prefix | bit)
+        h = node_hash(left[1], right[1])
+        raw = b"\x02" + left[1] + right[1] + struct.pack(">QQBB", left[2], right[2], left[0], right[0])
+        self._write(_nk(self._version, depth, prefix), raw, (left[:3], right[:3]))
+        return (INTERNAL, h, self._version)
+
+    def _build(self, depth: int, prefix: int, leaves: list[Any]) -> _Ref:
+        if not leaves:
+            return _EMPTY_REF
+        if len(leaves) == 1:
+            _, khash, key, value = leaves[0]
+            return (LEAF, leaf_hash(khash, _sha256(value).digest()), UNPLACED, khash, key, value)
+        bit = 1 << (_TOP - depth)
+        mid = 0
+        while mid < len(leaves) and not leaves[mid][0] & bit:
+            mid += 1
+        left = self._build(depth + 1, prefix, leaves[:mid])
+        right = self._build(depth + 1, prefix | bit, leaves[mid:])
+        return self._combine(depth, prefix, left, right)
+
+    def _update(self, ref: _Ref, depth: int, prefix: int, lo: int, hi: int) -> _Ref:
+        if lo == hi:
+            return ref
+        kints, items = self._kints, self._items
+        if ref[0] == INTERNAL:
+            nk = _nk(ref[2], depth, prefix)
+            left, right = self._load(nk)
+            bit = 1 << (_TOP - depth)
+            mid = bisect_left(kints, prefix | bit, lo, hi)
+            new_left = left if lo == mid else self._update(left, depth + 1, prefix, lo, mid)
+            new_right = right if mid == hi else self._update(right, depth + 1, prefix | bit, mid, hi)
+            if new_left is left and new_right is right:
+                return ref
+            self._stale.append(nk)
+            return self._combine(depth, prefix, new_left, new_right)
+        final = [items[i] for i in range(lo, hi) if items[i][3] is not None]
+        if ref[0] == LEAF:
+            nk = _nk(ref[2], depth, prefix)
+            khash, key, value = self._load(nk)
+            kint = int.from_bytes(khash, "big")
+            i = bisect_left(kints, kint, lo, hi)
+            if i == hi or kints[i] != kint:
+                if not final:
+                    return ref
+                final.append((kint, khash, key, value))
+                final.sort(key=lambda item: item[0])
+            elif len(final) == 1 and final[0][0] == kint and final[0][3] == value:
+                return ref
+            self._stale.append(nk)
+        return self._build(depth, prefix, final)
+
+    def _prepare(self, changes: Iterable[tuple[bytes, bytes | None]]) -> None:
+        items = {}
+        for key, value in changes:
+            khash = _sha256(key).digest()
+            items[int.from_bytes(khash, "big")] = (khash, key, value)
+        self._kints = sorted(items)
+        self._items = [(k, *items[k]) for k in self._kints]
+
+    def _finish(self, version: int, root: _Ref, extra: dict[bytes, bytes], deletes: list[bytes]) -> bytes:
+        root = self._place(root, 0, 0)
+        v = struct.pack(">Q", version)
+        puts = self._puts
+        puts[b"r" + v] = bytes([root[0]]) + root[1] + struct.pack(">Q", root[2])
+        if self._stale:
+            puts[b"s" + v] = b"".join(bytes([len(nk)]) + nk for nk in self._stale)
+        puts[b"mlatest"] = v
+        puts.update(extra)
+        self.store.write(puts, deletes)
+        self._puts, self._stale = {}, []
+        return bytes(root[1])
+
+    def apply(self, version: int, changes: Iterable[tuple[bytes, bytes | None]]) -> bytes:
+        """Apply one version's changes (key -> value, or None to delete) in one atomic write;
+        return the new root. Rule 1: `version` is latest + 1 (any version if empty)."""
+        latest = self.latest
+        if latest is not None and version != latest + 1:
+            raise VersionError("out_of_order", version, self.oldest, latest)
+        self._prepare(changes)
+        self._version = version
+        self._puts, self._stale = {}, []
+        root = self._root_ref(latest) if latest is not None else _EMPTY_REF
+        new_root = self._update(root, 0, 0, 0, len(self._items))
+        extra: dict[bytes, bytes] = {}
+        deletes = []
+        for _, khash, _, value in self._items:
+            if value is None:
+                deletes.append(b"l" + khash)
+            else:
+                extra[b"l" + khash] = value
+        if latest is None:
+            extra[b"moldest"] = struct.pack(">Q", version)
+        return self._finish(version, new_root, extra, deletes)
+
+    def restore(self, version: int, items: Iterable[tuple[bytes, bytes]], expected_root: bytes) -> bytes:
+        """Build `version` from scratch in an empty store; write nothing unless the root is
+        `expected_root` (raise RootMismatchError)."""
+        if self.latest is not None:
+            raise VersionError("store_not_empty", version, self.oldest, self.latest)
+        self._prepare(items)
+        self._version = version
+        self._puts, self._stale = {}, []
+        root = self._build(0, 0, [i for i in self._items if i[3] is not None])
+        actual = root[1] if root[0] != EMPTY else PLACEHOLDER
+        if actual != expected_root:
+            self._puts = {}
+            self._cache.clear()
+            raise RootMismatchError(expected_root, bytes(actual))
+        extra = {b"l" + kh: v for _, kh, _, v in self._items if v is not None}
+        extra[b"moldest"] = struct.pack(">Q", version)
+        return self._finish(version, root, extra, [])
+
+    def prune(self, retain_from: int) -> int:
+        """Rule 3: make `retain_from` the oldest readable version; return nodes deleted."""
+        oldest, latest = self.oldest, self.latest
+        if oldest is None or latest is None or retain_from <= oldest:
+            return 0
+        if retain_from > latest:
+            raise VersionError("prune_past_latest", retain_from, oldest, latest)
+        deletes: list[bytes] = []
+        for version in range(oldest + 1, retain_from + 1):
+            skey = b"s" + struct.pack(">Q", version)
+            raw = self.store.get(skey) or b""
+            pos = 0
+            while pos < len(raw):
+                n = raw[pos]
+                deletes.append(raw[pos + 1 : pos + 1 + n])
+                pos += 1 + n
+            deletes.append(skey)
+        nodes = len(deletes) - (retain_from - oldest)
+        deletes += [b"r" + struct.pack(">Q", v) for v in range(oldest, retain_from)]
+        for nk in deletes:
+            self._cache.pop(nk, None)
+        self.store.write({b"moldest": struct.pack(">Q", retain_from)}, deletes)
+        return nodes
