@@ -1,0 +1,99 @@
+"""Deterministic sample genesis and signed transactions for tests, vectors and benchmarks.
+
+Keys come from fixed seeds: ``seed(name) = SHA-256(b"cybermesh/sample-seed/" + name)``.
+Never use these keys outside tests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import nacl.signing
+
+from cybermesh.genesis import Genesis, parse_genesis
+from cybermesh.proto.v1 import ai_pb2, block_pb2
+from cybermesh.wire import signing, strict
+from cybermesh.wire.topics import ANOMALIES, EVIDENCE, POLICY, TX_KIND_BY_TOPIC
+
+CHAIN_ID = "cybermesh-sample"
+GENESIS_TIME = 1_767_225_600_000
+
+
+def seed(name: str) -> bytes:
+    return hashlib.sha256(b"cybermesh/sample-seed/" + name.encode()).digest()
+
+
+def key(name: str) -> nacl.signing.SigningKey:
+    return signing.key_from_seed(seed(name))
+
+
+def _hex(name: str) -> str:
+    return bytes(key(name).verify_key).hex()
+
+
+def sample_genesis(detectors: int = 2, params: dict[str, int] | None = None) -> Genesis:
+    """4 validators v0..v3; producers det-0..det-{n-1} (anomalies), analyst-0 (evidence),
+    admin-0 (policy_admin on ai.policy.v1)."""
+    producers: list[dict[str, Any]] = [
+        {"producer_id": f"det-{i}", "pubkey": _hex(f"det-{i}"), "topics": [ANOMALIES], "roles": ["detector"]}
+        for i in range(detectors)
+    ]
+    producers.append({"producer_id": "analyst-0", "pubkey": _hex("analyst-0"), "topics": [EVIDENCE], "roles": ["analyst"]})
+    producers.append({"producer_id": "admin-0", "pubkey": _hex("admin-0"), "topics": [POLICY], "roles": ["policy_admin"]})
+    return parse_genesis(
+        {
+            "chain_id": CHAIN_ID,
+            "genesis_time": GENESIS_TIME,
+            "validators": [
+                {
+                    "id": f"v{i}",
+                    "consensus_pubkey": _hex(f"v{i}/consensus"),
+                    "node_pubkey": _hex(f"v{i}/node"),
+                    "address": f"/ip4/127.0.0.1/tcp/{47100 + i}",
+                }
+                for i in range(4)
+            ],
+            "producers": producers,
+            "params": params or {},
+        }
+    )
+
+
+def tx(topic: str, msg: Any, signer: str | None = None) -> block_pb2.Tx:
+    """Sign `msg` with the key of `signer` (default: msg.producer_id) and wrap it as a Tx."""
+    signing.sign(topic, msg, key(signer or msg.producer_id))
+    return block_pb2.Tx(schema_version=1, kind=TX_KIND_BY_TOPIC[topic], raw=strict.encode(msg))  # type: ignore[arg-type]
+
+
+def anomaly(producer: str, id: str, source: str, severity: int, confidence: int, ts: int, nonce: int) -> block_pb2.Tx:
+    payload = f"{producer}/{id}".encode()
+    return tx(
+        ANOMALIES,
+        ai_pb2.Anomaly(
+            schema_version=1, id=id, type="port_scan", source=source, severity=severity,
+            confidence=confidence, ts=ts, payload_hash=hashlib.sha256(payload).digest(),
+            payload=payload, model_version="m1", producer_id=producer, nonce=nonce,
+        ),
+    )
+
+
+def evidence(producer: str, id: str, refs: list[str], ts: int, nonce: int) -> block_pb2.Tx:
+    return tx(
+        EVIDENCE,
+        ai_pb2.Evidence(
+            schema_version=1, id=id, evidence_type="pcap", refs=refs, proof_blob=b"blob",
+            ts=ts, producer_id=producer, nonce=nonce,
+        ),
+    )
+
+
+def policy(producer: str, id: str, action: int, rule: str, ts: int, nonce: int, value: int | None = None) -> block_pb2.Tx:
+    params = [ai_pb2.PolicyParam(key="value", int_value=value)] if value is not None else []
+    return tx(
+        POLICY,
+        ai_pb2.Policy(
+            schema_version=1, id=id, action=action, rule=rule, params=params, ts=ts,  # type: ignore[arg-type]
+            producer_id=producer, nonce=nonce,
+        ),
+    )
