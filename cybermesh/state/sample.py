@@ -97,3 +97,43 @@ def policy(producer: str, id: str, action: int, rule: str, ts: int, nonce: int, 
             producer_id=producer, nonce=nonce,
         ),
     )
+
+
+def _pick(label: str, n: int) -> int:
+    """A deterministic pseudo-random integer in [0, n) (no `random` in pure code)."""
+    return int.from_bytes(hashlib.sha256(label.encode()).digest()[:8], "big") % n
+
+
+def workload(height: int, per_block: int, timestamp: int, detectors: int = 2) -> list[block_pb2.Tx]:
+    """Candidate txs for block `height`: anomalies on ~20 entities from every detector, an
+    evidence every 3rd block (one with an unknown ref every 6th), a policy every 5th block
+    (set param, quarantine, release, revoke det-1 at height 20), a duplicate anomaly id every
+    7th block. Deterministic in its arguments."""
+    out: list[block_pb2.Tx] = []
+    for i in range(per_block):
+        det = f"det-{_pick(f'd{height}/{i}', detectors)}"
+        out.append(
+            anomaly(
+                det, f"a{height}-{i}", f"10.0.0.{_pick(f's{height}/{i}', 20)}",
+                _pick(f'sev{height}/{i}', 11), _pick(f'conf{height}/{i}', 10_001),
+                timestamp - _pick(f'age{height}/{i}', 50_000), height * 1_000_000 + i,
+            )
+        )
+    if height % 7 == 0 and height > 1:
+        out.append(anomaly("det-0", f"a{height - 1}-0", "10.0.0.99", 5, 5000, timestamp, height * 1_000_000 + 999_999))
+    if height % 3 == 0 and height > 1:
+        refs = [f"a{height - 1}-{j}" for j in range(min(3, per_block))]
+        if height % 6 == 0:
+            refs.append("no-such-anomaly")
+        out.append(evidence("analyst-0", f"e{height}", refs, timestamp, height))
+    if height % 5 == 0:
+        kind = (height // 5) % 4
+        if height == 20:
+            out.append(policy("admin-0", f"p{height}", ai_pb2.POLICY_ACTION_REVOKE_PRODUCER, "det-1", timestamp, height))
+        elif kind == 0:
+            out.append(policy("admin-0", f"p{height}", ai_pb2.POLICY_ACTION_SET_PARAM, "quarantine_threshold", timestamp, height, value=-2000 - height))
+        elif kind == 1:
+            out.append(policy("admin-0", f"p{height}", ai_pb2.POLICY_ACTION_QUARANTINE, f"host-{height}", timestamp, height))
+        else:
+            out.append(policy("admin-0", f"p{height}", ai_pb2.POLICY_ACTION_RELEASE, f"10.0.0.{height % 20}", timestamp, height))
+    return out
