@@ -1,0 +1,55 @@
+"""Builders for state tests: a started StateMachine over the in-memory store."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from cybermesh.block import build_block
+from cybermesh.genesis import Genesis, parse_genesis
+from cybermesh.proto.v1 import block_pb2
+from cybermesh.state import MemoryNodeStore, VersionedTree
+from cybermesh.state import sample as s
+from cybermesh.state.machine import StateMachine
+
+T0 = s.GENESIS_TIME
+
+
+def genesis_with(extra_producers: list[dict[str, object]] = (), **params: int) -> Genesis:  # type: ignore[assignment]
+    doc = s.sample_genesis(params=params or None).to_json()
+    doc["producers"] += [
+        {"producer_id": p, "pubkey": bytes(s.key(p).verify_key).hex(), "topics": t, "roles": r}
+        for p, t, r in ((e["producer_id"], e["topics"], e["roles"]) for e in extra_producers)
+    ]
+    return parse_genesis(doc)
+
+
+def new_machine(genesis: Genesis | None = None) -> StateMachine:
+    m = StateMachine(VersionedTree(MemoryNodeStore()), genesis or s.sample_genesis())
+    m.start()
+    return m
+
+
+def raw_block(m: StateMachine, txs: list[block_pb2.Tx], ts: int | None = None) -> block_pb2.Block:
+    """A block with exactly `txs` (no proposer filtering), child of m's last block."""
+    ts = ts if ts is not None else m.parent.timestamp + 1_000
+    return build_block(m.parent, txs, "v0", m.parent.height + 1, ts, m.tree.root(), m.genesis.chain_id, m.limits)
+
+
+def run(m: StateMachine, txs: list[block_pb2.Tx], ts: int | None = None):  # type: ignore[no-untyped-def]
+    """Execute and commit a block of exactly `txs`; return the Execution."""
+    block = raw_block(m, txs, ts)
+    ex = m.execute(block)
+    m.commit(block, ex)
+    return ex
+
+
+@pytest.fixture
+def machine() -> StateMachine:
+    return new_machine()
+
+
+@pytest.fixture
+def make_machine() -> Callable[..., StateMachine]:
+    return new_machine
