@@ -137,3 +137,51 @@ def workload(height: int, per_block: int, timestamp: int, detectors: int = 2) ->
         else:
             out.append(policy("admin-0", f"p{height}", ai_pb2.POLICY_ACTION_RELEASE, f"10.0.0.{height % 20}", timestamp, height))
     return out
+
+
+def golden_chain(blocks: int = 21, per_block: int = 6) -> dict[str, Any]:
+    """The golden vectors of tests/vectors/state/chain.json (scripts/gen_state_vectors.py):
+    the sample genesis, `blocks` blocks of `workload`, and per block its hash, state root,
+    receipt statuses and a digest of its events, plus proofs at the last version."""
+    from cybermesh.state.machine import StateMachine
+    from cybermesh.state.nodestore import MemoryNodeStore
+    from cybermesh.state.tree import VersionedTree
+
+    genesis = sample_genesis()
+    m = StateMachine(VersionedTree(MemoryNodeStore()), genesis)
+    out: dict[str, Any] = {"genesis": genesis.to_json(), "genesis_root": m.start().hex(), "blocks": []}
+    for h in range(1, blocks + 1):
+        ts = GENESIS_TIME + h * 2_000
+        block, _ = m.propose(workload(h, per_block, ts), f"v{h % 4}", h, ts)
+        ex = m.execute(block)
+        root = m.commit(block, ex)
+        out["blocks"].append(
+            {
+                "height": h,
+                "block": strict.encode(block).hex(),
+                "block_hash": ex.block_hash.hex(),
+                "state_root": root.hex(),
+                "receipts": [r.status for r in ex.receipts],
+                "events_sha256": events_digest(ex.events).hex(),
+            }
+        )
+    keys = [b"rep/10.0.0.3", b"quarantine/10.0.0.3", b"producer/det-1", b"param/quarantine_threshold", b"rep/nobody"]
+    out["proofs"] = [
+        {
+            "version": blocks,
+            "key": k.hex(),
+            "value": (lambda v: None if v is None else v.hex())(m.tree.get(k)),
+            "proof": m.tree.prove(k).encode().hex(),
+        }
+        for k in keys
+    ]
+    return out
+
+
+def events_digest(events: Any) -> bytes:
+    """SHA-256 over ``topic || 0x00 || u32 len || deterministic encoding`` of each event."""
+    h = hashlib.sha256()
+    for e in events:
+        raw = strict.encode(e.message)
+        h.update(e.topic.encode() + b"\x00" + len(raw).to_bytes(4, "big") + raw)
+    return h.digest()
