@@ -29,7 +29,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any, Final
 
 from cybermesh.state.nodestore import NodeStore
-from cybermesh.state.smt import PLACEHOLDER, SparseMerkleProof, leaf_hash, node_hash
+from cybermesh.state.smt import PLACEHOLDER, SparseMerkleProof, leaf_hash
 
 EMPTY: Final = 0
 LEAF: Final = 1
@@ -62,10 +62,17 @@ class RootMismatchError(ValueError):
 
 
 _pack_qh = struct.Struct(">cQH").pack
+_pack_q = struct.Struct(">cQ").pack
+_pack_h = struct.Struct(">H").pack
+_pack_node = struct.Struct(">QQBB").pack
+
+
+def _sfx(depth: int, prefix: int) -> bytes:
+    return _pack_h(depth) + (prefix >> (256 - depth)).to_bytes((depth + 7) >> 3, "big")
 
 
 def _nk(version: int, depth: int, prefix: int) -> bytes:
-    return _pack_qh(b"n", version, depth) + (prefix >> (256 - depth)).to_bytes((depth + 7) >> 3, "big") if depth else _pack_qh(b"n", version, 0)
+    return _pack_qh(b"n", version, depth) + (prefix >> (256 - depth)).to_bytes((depth + 7) >> 3, "big")
 
 
 def _u64(raw: bytes | None) -> int | None:
@@ -127,12 +134,6 @@ class VersionedTree:
             self._cache.clear()
         self._cache[nk] = node
         return node
-
-    def _write(self, nk: bytes, raw: bytes, node: Any) -> None:
-        self._puts[nk] = raw
-        if len(self._cache) >= self.cache_limit:
-            self._cache.clear()
-        self._cache[nk] = node
 
     # -- reads ----------------------------------------------------------------------------
     def _descend(self, khash: bytes, version: int) -> tuple[list[bytes], _Ref, int, int]:
@@ -200,25 +201,29 @@ class VersionedTree:
         if ref[2] != UNPLACED:
             return ref
         _, h, _, khash, key, value = ref
-        raw = b"\x01" + khash + struct.pack(">I", len(key)) + key + value
-        self._write(_nk(self._version, depth, prefix), raw, (khash, key, value))
+        nk = _nk(self._version, depth, prefix)
+        self._puts[nk] = b"\x01" + khash + struct.pack(">I", len(key)) + key + value
+        self._cache[nk] = (khash, key, value)
         return (LEAF, h, self._version)
 
-    def _combine(self, depth: int, prefix: int, left: _Ref, right: _Ref) -> _Ref:
-        bit = 1 << (_TOP - depth)
-        if left[0] == EMPTY:
-            if right[0] == EMPTY:
+    def _combine(self, depth: int, prefix: int, left: _Ref, right: _Ref, sfx: bytes | None = None) -> _Ref:
+        lkind, rkind = left[0], right[0]
+        if lkind == EMPTY:
+            if rkind == EMPTY:
                 return _EMPTY_REF
-            if right[0] == LEAF:
-                return self._unplace(right, depth + 1, prefix | bit)
-        elif right[0] == EMPTY and left[0] == LEAF:
+            if rkind == LEAF:
+                return self._unplace(right, depth + 1, prefix | (1 << (_TOP - depth)))
+        elif rkind == EMPTY and lkind == LEAF:
             return self._unplace(left, depth + 1, prefix)
-        left = self._place(left, depth + 1, prefix)
-        right = self._place(right, depth + 1, prefix | bit)
-        h = node_hash(left[1], right[1])
-        raw = b"\x02" + left[1] + right[1] + struct.pack(">QQBB", left[2], right[2], left[0], right[0])
-        self._write(_nk(self._version, depth, prefix), raw, (left[:3], right[:3]))
-        return (INTERNAL, h, self._version)
+        if left[2] == UNPLACED:
+            left = self._place(left, depth + 1, prefix)
+        if right[2] == UNPLACED:
+            right = self._place(right, depth + 1, prefix | (1 << (_TOP - depth)))
+        lh, rh = left[1], right[1]
+        nk = self._vkey + (sfx if sfx is not None else _sfx(depth, prefix))
+        self._puts[nk] = b"\x02" + lh + rh + _pack_node(left[2], right[2], lkind, rkind)
+        self._cache[nk] = ((lkind, lh, left[2]), (rkind, rh, right[2]))
+        return (INTERNAL, _sha256(b"\x01" + lh + rh).digest(), self._version)
 
     def _build(self, depth: int, prefix: int, leaves: list[Any]) -> _Ref:
         if not leaves:
@@ -239,8 +244,10 @@ class VersionedTree:
             return ref
         kints, items = self._kints, self._items
         if ref[0] == INTERNAL:
-            nk = _nk(ref[2], depth, prefix)
-            left, right = self._load(nk)
+            sfx = _pack_h(depth) + (prefix >> (256 - depth)).to_bytes((depth + 7) >> 3, "big")
+            nk = _pack_q(b"n", ref[2]) + sfx
+            node = self._cache.get(nk)
+            left, right = node if node is not None else self._load(nk)
             bit = 1 << (_TOP - depth)
             mid = bisect_left(kints, prefix | bit, lo, hi)
             new_left = left if lo == mid else self._update(left, depth + 1, prefix, lo, mid)
@@ -248,7 +255,7 @@ class VersionedTree:
             if new_left is left and new_right is right:
                 return ref
             self._stale.append(nk)
-            return self._combine(depth, prefix, new_left, new_right)
+            return self._combine(depth, prefix, new_left, new_right, sfx)
         final = [items[i] for i in range(lo, hi) if items[i][3] is not None]
         if ref[0] == LEAF:
             nk = _nk(ref[2], depth, prefix)
@@ -264,6 +271,13 @@ class VersionedTree:
                 return ref
             self._stale.append(nk)
         return self._build(depth, prefix, final)
+
+    def _begin(self, version: int) -> None:
+        self._version = version
+        self._vkey = _pack_q(b"n", version)
+        self._puts, self._stale = {}, []
+        if len(self._cache) >= self.cache_limit:
+            self._cache.clear()
 
     def _prepare(self, changes: Iterable[tuple[bytes, bytes | None]]) -> None:
         items = {}
@@ -293,8 +307,7 @@ class VersionedTree:
         if latest is not None and version != latest + 1:
             raise VersionError("out_of_order", version, self.oldest, latest)
         self._prepare(changes)
-        self._version = version
-        self._puts, self._stale = {}, []
+        self._begin(version)
         root = self._root_ref(latest) if latest is not None else _EMPTY_REF
         new_root = self._update(root, 0, 0, 0, len(self._items))
         extra: dict[bytes, bytes] = {}
@@ -314,8 +327,7 @@ class VersionedTree:
         if self.latest is not None:
             raise VersionError("store_not_empty", version, self.oldest, self.latest)
         self._prepare(items)
-        self._version = version
-        self._puts, self._stale = {}, []
+        self._begin(version)
         root = self._build(0, 0, [i for i in self._items if i[3] is not None])
         actual = root[1] if root[0] != EMPTY else PLACEHOLDER
         if actual != expected_root:
