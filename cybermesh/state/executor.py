@@ -9,7 +9,7 @@
    (the caller's state is untouched: the executor never writes through the port).
 3. A valid tx records ``tx/<hash>`` and ``nonce/<producer>/<nonce>``, then runs its reducer
    (reducers.apply_*), which may emit events and always yields a receipt.
-4. After the last tx, ``meta/tip`` records (height, block hash, timestamp).
+4. After the last tx, ``meta/tip`` records (height, block hash, timestamp, header).
 5. The result lists every changed key once, sorted by key, with its final value (None =
    deleted), the events in emission order (index 0..n-1) and one receipt per tx.
 """
@@ -88,7 +88,7 @@ def execute_block(
             raise InvalidBlockError(exc.reason, exc.detail, exc.index, exc.tx_hash) from None
         _apply(ctx, checked)
     digest = block_hash(header)
-    ctx.put(TIP_KEY, Tip(header.height, digest, header.timestamp))
+    ctx.put(TIP_KEY, Tip(header.height, digest, header.timestamp, header.SerializeToString(deterministic=True)))
     return Execution(
         height=header.height,
         block_hash=digest,

@@ -21,6 +21,7 @@ from cybermesh.genesis import Genesis
 from cybermesh.proto.v1 import block_pb2
 from cybermesh.state.executor import Execution, Rejected, execute_block, filter_txs
 from cybermesh.state.params import genesis_changes
+from cybermesh.state.records import TIP_KEY, Tip
 from cybermesh.state.smt import key_hash
 from cybermesh.state.tree import VersionedTree
 
@@ -36,7 +37,8 @@ class LatestView:
 
 
 class StateMachine:
-    """Blocks in, roots out. Keeps the last committed header to validate the next block."""
+    """Blocks in, roots out. Keeps the last committed header (from `meta/tip` after a
+    restart or a snapshot restore) to validate the next block."""
 
     def __init__(self, tree: VersionedTree, genesis: Genesis) -> None:
         self.tree = tree
@@ -44,6 +46,9 @@ class StateMachine:
         self.limits = BlockLimits.from_params(genesis.params)
         self.view = LatestView(tree)
         self.parent: block_pb2.BlockHeader = genesis_header(genesis.chain_id, genesis.genesis_time)
+        tip = self.view.get(TIP_KEY)
+        if tip is not None:  # restart or restored snapshot: resume after the last block
+            self.parent = block_pb2.BlockHeader.FromString(Tip.decode(tip).header)
 
     @property
     def height(self) -> int:

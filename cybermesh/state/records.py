@@ -215,10 +215,12 @@ class Tip(Record):
     """`meta/tip`: the last executed block."""
 
     TAG: ClassVar[int] = 10
-    _TYPES: ClassVar[tuple[str, ...]] = ("int", "bytes", "int")
+    _TYPES: ClassVar[tuple[str, ...]] = ("int", "bytes", "int", "bytes")
     height: int
     block_hash: bytes
     timestamp: int
+    header: bytes
+    """The block's BlockHeader, deterministically serialized (restarts resume from it)."""
 
 
 # -- keys (docs/STATE.md §Keys). Producer ids cannot contain "/" (genesis id syntax). -------

@@ -2,9 +2,9 @@
 
 Storage layout (all in one NodeStore, so one atomic write per version):
 
-- ``b"n" + u64 version + u16 depth + prefix`` -> node. `prefix` is the first `depth` bits of
-  the path, in ceil(depth/8) bytes (low bits zero). A node is written once, at the version
-  that created it (Jellyfish-style node keys), and never rewritten.
+- ``b"n" + u64 version + u16 depth + prefix`` -> node. `prefix` is the integer formed by the
+  first `depth` bits of the path, big-endian in ceil(depth/8) bytes. A node is written once,
+  at the version that created it (Jellyfish-style node keys), and never rewritten.
   internal: ``0x02 || left_hash || right_hash || u64 left_ver || u64 right_ver || u8 left_kind
   || u8 right_kind``; leaf: ``0x01 || key_hash || u32 len(key) || key || value``.
 - ``b"r" + u64 version`` -> root ref ``u8 kind || hash || u64 node_version``.

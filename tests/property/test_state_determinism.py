@@ -86,7 +86,7 @@ def test_restart_between_blocks_gives_equal_roots(split: int) -> None:
         store.close()
         store = RocksNodeStore(Path(tmp) / "db")
         m = _machine(store)
-        m.parent = BLOCKS[split - 1].header if split else m.parent
+        assert m.parent == (BLOCKS[split - 1].header if split else m.parent)
         roots = [m.commit(b, m.execute(b)) for b in BLOCKS[split:]]
         store.close()
     assert roots == ROOTS[split:]

@@ -30,10 +30,11 @@ def test_snapshot_restore_then_continue_gives_equal_roots() -> None:
     blocks, roots = chain(full, range(1, 16))
     h = 8
     stream = list(export_snapshot(full.tree, h))
-    restored = StateMachine(VersionedTree(MemoryNodeStore()), s.sample_genesis())
-    version, root = restore_snapshot(restored.tree, stream, expected_root=roots[h - 1])
+    tree = VersionedTree(MemoryNodeStore())
+    version, root = restore_snapshot(tree, stream, expected_root=roots[h - 1])
     assert (version, root) == (h, roots[h - 1])
-    restored.parent = blocks[h - 1].header
+    restored = StateMachine(tree, s.sample_genesis())  # resumes from meta/tip
+    assert restored.parent == blocks[h - 1].header
     for block, expected in zip(blocks[h:], roots[h:], strict=True):
         assert restored.commit(block, restored.execute(block)) == expected
 
