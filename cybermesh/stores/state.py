@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from cybermesh.config import StateSettings
 from cybermesh.state.snapshot import export_snapshot, restore_snapshot
 from cybermesh.state.tree import VersionedTree
 from cybermesh.stores.rocks import RocksNodeStore
@@ -49,13 +50,21 @@ def read_chunks(src: BinaryIO) -> Iterator[bytes]:
 class StateStore:
     """Owns the RocksDB node store, the tree and the snapshot directory."""
 
-    def __init__(self, data_dir: str | Path, policy: SnapshotPolicy = SnapshotPolicy(), *, sync: bool = False) -> None:
+    def __init__(
+        self, data_dir: str | Path, policy: SnapshotPolicy = SnapshotPolicy(), *, sync: bool = False, node_cache: int = 1 << 19
+    ) -> None:
         self.data_dir = Path(data_dir)
         self.policy = policy
         self.snapshot_dir = self.data_dir / "snapshots"
         self.snapshot_dir.mkdir(parents=True, exist_ok=True)
         self.nodes = RocksNodeStore(self.data_dir / "state", sync=sync)
-        self.tree = VersionedTree(self.nodes)
+        self.tree = VersionedTree(self.nodes, cache_limit=node_cache)
+
+    @classmethod
+    def from_settings(cls, data_dir: str | Path, state: StateSettings) -> StateStore:
+        """The store configured by the `state` settings section."""
+        policy = SnapshotPolicy(state.snapshot_interval, state.snapshot_keep, state.retention_versions)
+        return cls(data_dir, policy, sync=state.sync, node_cache=state.node_cache)
 
     def close(self) -> None:
         self.nodes.close()

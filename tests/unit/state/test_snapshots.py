@@ -81,3 +81,13 @@ def test_state_store_snapshots_every_n_and_prunes(tmp_path: Path) -> None:
     assert other.restore(store.snapshots()[-1], expected_root=root10) == (10, root10)
     other.close()
     store.close()
+
+
+def test_state_store_from_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cybermesh.config import load_settings
+
+    monkeypatch.setenv("CYBERMESH_STATE__SNAPSHOT_INTERVAL", "7")
+    settings = load_settings(state={"retention_versions": 3})
+    store = StateStore.from_settings(tmp_path, settings.state)
+    assert store.policy == SnapshotPolicy(snapshot_interval=7, snapshot_keep=2, retention_versions=3)
+    store.close()
