@@ -257,6 +257,8 @@ class VersionedTree:
             self._stale.append(nk)
             return self._combine(depth, prefix, new_left, new_right, sfx)
         final = [items[i] for i in range(lo, hi) if items[i][3] is not None]
+        if ref[0] == EMPTY and not final:  # deleting absent keys changes nothing
+            return ref
         if ref[0] == LEAF:
             nk = _nk(ref[2], depth, prefix)
             khash, key, value = self._load(nk)

@@ -111,3 +111,12 @@ def test_updates_and_deletes_match_a_fresh_build() -> None:
         assert root == tree_with(model).root()
     # delete everything -> empty root
     assert t.apply(40, [(k, None) for k in model]) == PLACEHOLDER
+
+
+def test_deleting_absent_keys_writes_no_nodes() -> None:
+    store = MemoryNodeStore()
+    t = VersionedTree(store)
+    root = t.apply(0, [(b"key%d" % i, b"v") for i in range(100)])
+    before = {k for k in store.data if k.startswith(b"n")}
+    assert t.apply(1, [(b"absent%d" % i, None) for i in range(50)]) == root
+    assert {k for k in store.data if k.startswith(b"n")} == before
