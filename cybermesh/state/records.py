@@ -20,6 +20,7 @@ _I64 = struct.Struct(">q")
 _U32 = struct.Struct(">I")
 
 R = TypeVar("R", bound="Record")
+_NAMES: dict[type, tuple[str, ...]] = {}
 
 
 class CodecError(ValueError):
@@ -54,7 +55,10 @@ class Record:
 
     @classmethod
     def _names(cls) -> tuple[str, ...]:
-        return tuple(f.name for f in fields(cls))  # type: ignore[arg-type]
+        names = _NAMES.get(cls)
+        if names is None:
+            names = _NAMES[cls] = tuple(f.name for f in fields(cls))  # type: ignore[arg-type]
+        return names
 
     @classmethod
     def decode(cls: type[R], raw: bytes) -> R:
