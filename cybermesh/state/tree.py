@@ -22,6 +22,7 @@ Rules:
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import struct
 from bisect import bisect_left
@@ -304,7 +305,21 @@ class VersionedTree:
 
     def apply(self, version: int, changes: Iterable[tuple[bytes, bytes | None]]) -> bytes:
         """Apply one version's changes (key -> value, or None to delete) in one atomic write;
-        return the new root. Rule 1: `version` is latest + 1 (any version if empty)."""
+        return the new root. Rule 1: `version` is latest + 1 (any version if empty).
+
+        NOTE: the cyclic garbage collector is paused while the tree is updated (the update
+        only allocates acyclic tuples and bytes, freed by reference counting); collector
+        passes over the freshly allocated nodes cost ~25% of the update (bench/state.py).
+        """
+        paused = gc.isenabled()
+        gc.disable()
+        try:
+            return self._apply(version, changes)
+        finally:
+            if paused:
+                gc.enable()
+
+    def _apply(self, version: int, changes: Iterable[tuple[bytes, bytes | None]]) -> bytes:
         latest = self.latest
         if latest is not None and version != latest + 1:
             raise VersionError("out_of_order", version, self.oldest, latest)
@@ -328,6 +343,15 @@ class VersionedTree:
         `expected_root` (raise RootMismatchError)."""
         if self.latest is not None:
             raise VersionError("store_not_empty", version, self.oldest, self.latest)
+        paused = gc.isenabled()
+        gc.disable()
+        try:
+            return self._restore(version, items, expected_root)
+        finally:
+            if paused:
+                gc.enable()
+
+    def _restore(self, version: int, items: Iterable[tuple[bytes, bytes]], expected_root: bytes) -> bytes:
         self._prepare(items)
         self._begin(version)
         root = self._build(0, 0, [i for i in self._items if i[3] is not None])
