@@ -2,8 +2,9 @@
 
 `check_tx` enforces, in this order (the first failure is the reason):
 
-1. `bad_encoding`: raw is a strict, canonical encoding of the kind's message
-   (cybermesh.wire.strict; unknown fields and non-canonical bytes are rejected).
+1. `bad_encoding`: the Tx has a known kind and schema_version, and raw is a strict,
+   canonical encoding of the kind's message (cybermesh.wire.strict; unknown fields and
+   non-canonical bytes are rejected).
 2. `bad_schema`: the message's schema_version is supported.
 3. `bad_field`: id and producer_id non-empty; anomaly: source non-empty, severity <= 10,
    confidence <= 10000, payload_hash = SHA-256(payload); evidence: len(refs) <=
@@ -113,8 +114,8 @@ def check_tx(ctx: Context, index: int, tx: block_pb2.Tx, verified: Container[byt
         return InvalidTxError(index, reason, detail, digest)
 
     topic = TOPIC_BY_TX_KIND.get(tx.kind)
-    if topic is None:
-        raise fail("bad_encoding", f"unknown tx kind {tx.kind}")
+    if topic is None or tx.schema_version not in SUPPORTED_SCHEMA_VERSIONS:
+        raise fail("bad_encoding", f"tx kind {tx.kind}, tx schema_version {tx.schema_version}")
     try:
         msg: AiMessage = strict.decode_strict(MESSAGE_TYPES[topic], tx.raw)  # type: ignore[assignment]
     except strict.DecodeError as exc:

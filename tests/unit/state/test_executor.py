@@ -219,9 +219,10 @@ def test_block_shape_errors_via_machine(machine: StateMachine) -> None:
 
 def test_proposer_filters_invalid_and_block_then_executes(machine: StateMachine) -> None:
     run(machine, [an("first", nonce=1)])
-    candidates = [an("ok1", nonce=2), an("first", nonce=1), _bad_signature(an("x", nonce=3)), an("ok2", nonce=2), an("ok3", nonce=4)]
+    odd = block_pb2.Tx(schema_version=0, kind=A, raw=an("odd", nonce=5).raw)
+    candidates = [an("ok1", nonce=2), an("first", nonce=1), _bad_signature(an("x", nonce=3)), an("ok2", nonce=2), odd, an("ok3", nonce=4)]
     block, rejected = machine.propose(candidates, "v1", 2, machine.parent.timestamp + 1_000)
-    assert [r.reason for r in rejected] == ["already_committed", "bad_signature", "replay"]
+    assert [r.reason for r in rejected] == ["already_committed", "bad_signature", "replay", "bad_encoding"]
     assert len(block.txs) == 2
     ex = machine.execute(block)
     assert [r.status for r in ex.receipts] == ["applied", "applied"]
