@@ -245,3 +245,10 @@ def test_verified_set_skips_signature_check_only_for_listed_hashes(machine: Stat
     assert ex.receipts[0].status == "applied"
     with pytest.raises(InvalidBlockError, match="bad_signature"):
         machine.execute(raw_block(machine, [bad]), verified=set())
+
+
+def test_tx_ts_window_edges_are_inclusive(machine: StateMachine) -> None:
+    block_ts = machine.parent.timestamp + 1_000
+    lo, hi = block_ts - machine.limits.max_tx_age_ms, block_ts + machine.limits.max_tx_future_ms
+    ex = run(machine, [an("old", nonce=1, ts=lo), an("new", nonce=2, ts=hi)], ts=block_ts)
+    assert [r.status for r in ex.receipts] == ["applied", "applied"]
