@@ -305,7 +305,8 @@ class VersionedTree:
 
     def apply(self, version: int, changes: Iterable[tuple[bytes, bytes | None]]) -> bytes:
         """Apply one version's changes (key -> value, or None to delete) in one atomic write;
-        return the new root. Rule 1: `version` is latest + 1 (any version if empty).
+        return the new root. Rule 1: `version` is latest + 1 (any version if empty). A key
+        listed twice keeps its last value (execute_block lists each key once).
 
         NOTE: the cyclic garbage collector is paused while the tree is updated (the update
         only allocates acyclic tuples and bytes, freed by reference counting); collector
