@@ -252,3 +252,19 @@ def test_tx_ts_window_edges_are_inclusive(machine: StateMachine) -> None:
     lo, hi = block_ts - machine.limits.max_tx_age_ms, block_ts + machine.limits.max_tx_future_ms
     ex = run(machine, [an("old", nonce=1, ts=lo), an("new", nonce=2, ts=hi)], ts=block_ts)
     assert [r.status for r in ex.receipts] == ["applied", "applied"]
+
+
+def test_filter_applies_block_limits_so_builder_drops_nothing() -> None:
+    from cybermesh.block import BlockLimits, select_txs
+    from cybermesh.state import filter_txs
+
+    m = new_machine()
+    txs = [an(f"x{i}", nonce=10 + i) for i in range(6)]
+    assert len({len(t.raw) for t in txs}) == 1
+    size = len(txs[0].raw)
+    limits = BlockLimits(max_txs=4, max_bytes=size * 3 + 1)
+    accepted, rejected = filter_txs(m.view, txs, 1, T0 + 1_000, limits)
+    assert len(accepted) == 3 and rejected == []
+    assert select_txs(accepted, limits) == accepted
+    accepted, _ = filter_txs(m.view, txs, 1, T0 + 1_000, BlockLimits(max_txs=2))
+    assert [t.raw for t in accepted] == [t.raw for t in txs[:2]]
