@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import pytest
 
@@ -16,11 +17,12 @@ from cybermesh.state.machine import StateMachine
 T0 = s.GENESIS_TIME
 
 
-def genesis_with(extra_producers: list[dict[str, object]] = (), **params: int) -> Genesis:  # type: ignore[assignment]
+def genesis_with(extra_producers: Sequence[dict[str, Any]] = (), **params: int) -> Genesis:
     doc = s.sample_genesis(params=params or None).to_json()
     doc["producers"] += [
-        {"producer_id": p, "pubkey": bytes(s.key(p).verify_key).hex(), "topics": t, "roles": r}
-        for p, t, r in ((e["producer_id"], e["topics"], e["roles"]) for e in extra_producers)
+        {"producer_id": e["producer_id"], "pubkey": bytes(s.key(e["producer_id"]).verify_key).hex(),
+         "topics": e["topics"], "roles": e["roles"]}
+        for e in extra_producers
     ]
     return parse_genesis(doc)
 
