@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Container, Iterable
 
 from cybermesh.block.builder import build_block, genesis_header
+from cybermesh.block.hashing import block_hash
 from cybermesh.block.limits import BlockLimits
 from cybermesh.block.validation import validate_block_shape
 from cybermesh.genesis import Genesis
@@ -65,6 +66,8 @@ class StateMachine:
 
     def commit(self, block: block_pb2.Block, execution: Execution) -> bytes:
         """Apply `execution` (of `block`) as version block.height; return the new root."""
+        if execution.block_hash != block_hash(block.header):
+            raise ValueError(f"execution of {execution.block_hash.hex()} is not of block {block_hash(block.header).hex()}")
         root = self.tree.apply(execution.height, execution.changes)
         self.parent = block.header
         return root
