@@ -25,21 +25,16 @@ from __future__ import annotations
 import gc
 import hashlib
 import struct
-from bisect import bisect_left
 from collections.abc import Iterable, Iterator
 from typing import Any, Final
 
 from cybermesh.state.nodestore import NodeStore
-from cybermesh.state.smt import PLACEHOLDER, SparseMerkleProof, leaf_hash
+from cybermesh.state.smt import PLACEHOLDER, SparseMerkleProof
+from cybermesh.state.treeupdate import EMPTY, EMPTY_REF, INTERNAL, LEAF, Ref, TreeUpdate
+from cybermesh.state.treeupdate import node_key as _nk
 
-EMPTY: Final = 0
-LEAF: Final = 1
-INTERNAL: Final = 2
-UNPLACED: Final = -1
-_EMPTY_REF: Final = (EMPTY, PLACEHOLDER, 0)
 _TOP: Final = 255
 _sha256 = hashlib.sha256
-_Ref = tuple[Any, ...]  # (kind, hash, version) or an unplaced leaf (LEAF, hash, UNPLACED, khash, key, value)
 
 
 class VersionError(ValueError):
@@ -62,20 +57,6 @@ class RootMismatchError(ValueError):
         self.actual = actual
 
 
-_pack_qh = struct.Struct(">cQH").pack
-_pack_q = struct.Struct(">cQ").pack
-_pack_h = struct.Struct(">H").pack
-_pack_node = struct.Struct(">QQBB").pack
-
-
-def _sfx(depth: int, prefix: int) -> bytes:
-    return _pack_h(depth) + (prefix >> (256 - depth)).to_bytes((depth + 7) >> 3, "big")
-
-
-def _nk(version: int, depth: int, prefix: int) -> bytes:
-    return _pack_qh(b"n", version, depth) + (prefix >> (256 - depth)).to_bytes((depth + 7) >> 3, "big")
-
-
 def _u64(raw: bytes | None) -> int | None:
     return None if raw is None else int.from_bytes(raw, "big")
 
@@ -87,9 +68,6 @@ class VersionedTree:
         self.store = store
         self.cache_limit = cache_limit
         self._cache: dict[bytes, Any] = {}
-        self._version = 0
-        self._puts: dict[bytes, bytes] = {}
-        self._stale: list[bytes] = []
 
     # -- metadata -------------------------------------------------------------------------
     @property
@@ -102,7 +80,7 @@ class VersionedTree:
         """The oldest retained (readable) version, or None for an empty store."""
         return _u64(self.store.get(b"moldest"))
 
-    def _root_ref(self, version: int) -> _Ref:
+    def _root_ref(self, version: int) -> Ref:
         latest, oldest = self.latest, self.oldest
         if latest is None or oldest is None or not oldest <= version <= latest:
             raise VersionError("not_retained", version, oldest, latest)
@@ -137,7 +115,7 @@ class VersionedTree:
         return node
 
     # -- reads ----------------------------------------------------------------------------
-    def _descend(self, khash: bytes, version: int) -> tuple[list[bytes], _Ref, int, int]:
+    def _descend(self, khash: bytes, version: int) -> tuple[list[bytes], Ref, int, int]:
         kint = int.from_bytes(khash, "big")
         ref, depth, prefix, siblings = self._root_ref(version), 0, 0, []
         while ref[0] == INTERNAL:
@@ -189,118 +167,20 @@ class VersionedTree:
                 stack.append((right, depth + 1, prefix | (1 << (_TOP - depth))))
                 stack.append((left, depth + 1, prefix))
 
-    # -- updates --------------------------------------------------------------------------
-    def _unplace(self, ref: _Ref, depth: int, prefix: int) -> _Ref:
-        if ref[2] == UNPLACED:
-            return ref
-        nk = _nk(ref[2], depth, prefix)
-        khash, key, value = self._load(nk)
-        self._stale.append(nk)
-        return (LEAF, ref[1], UNPLACED, khash, key, value)
-
-    def _place(self, ref: _Ref, depth: int, prefix: int) -> _Ref:
-        if ref[2] != UNPLACED:
-            return ref
-        _, h, _, khash, key, value = ref
-        nk = _nk(self._version, depth, prefix)
-        self._puts[nk] = b"\x01" + khash + struct.pack(">I", len(key)) + key + value
-        self._cache[nk] = (khash, key, value)
-        return (LEAF, h, self._version)
-
-    def _combine(self, depth: int, prefix: int, left: _Ref, right: _Ref, sfx: bytes | None = None) -> _Ref:
-        lkind, rkind = left[0], right[0]
-        if lkind == EMPTY:
-            if rkind == EMPTY:
-                return _EMPTY_REF
-            if rkind == LEAF:
-                return self._unplace(right, depth + 1, prefix | (1 << (_TOP - depth)))
-        elif rkind == EMPTY and lkind == LEAF:
-            return self._unplace(left, depth + 1, prefix)
-        if left[2] == UNPLACED:
-            left = self._place(left, depth + 1, prefix)
-        if right[2] == UNPLACED:
-            right = self._place(right, depth + 1, prefix | (1 << (_TOP - depth)))
-        lh, rh = left[1], right[1]
-        nk = self._vkey + (sfx if sfx is not None else _sfx(depth, prefix))
-        self._puts[nk] = b"\x02" + lh + rh + _pack_node(left[2], right[2], lkind, rkind)
-        self._cache[nk] = ((lkind, lh, left[2]), (rkind, rh, right[2]))
-        return (INTERNAL, _sha256(b"\x01" + lh + rh).digest(), self._version)
-
-    def _build(self, depth: int, prefix: int, leaves: list[Any]) -> _Ref:
-        if not leaves:
-            return _EMPTY_REF
-        if len(leaves) == 1:
-            _, khash, key, value = leaves[0]
-            return (LEAF, leaf_hash(khash, _sha256(value).digest()), UNPLACED, khash, key, value)
-        bit = 1 << (_TOP - depth)
-        mid = 0
-        while mid < len(leaves) and not leaves[mid][0] & bit:
-            mid += 1
-        left = self._build(depth + 1, prefix, leaves[:mid])
-        right = self._build(depth + 1, prefix | bit, leaves[mid:])
-        return self._combine(depth, prefix, left, right)
-
-    def _update(self, ref: _Ref, depth: int, prefix: int, lo: int, hi: int) -> _Ref:
-        if lo == hi:
-            return ref
-        kints, items = self._kints, self._items
-        if ref[0] == INTERNAL:
-            sfx = _pack_h(depth) + (prefix >> (256 - depth)).to_bytes((depth + 7) >> 3, "big")
-            nk = _pack_q(b"n", ref[2]) + sfx
-            node = self._cache.get(nk)
-            left, right = node if node is not None else self._load(nk)
-            bit = 1 << (_TOP - depth)
-            mid = bisect_left(kints, prefix | bit, lo, hi)
-            new_left = left if lo == mid else self._update(left, depth + 1, prefix, lo, mid)
-            new_right = right if mid == hi else self._update(right, depth + 1, prefix | bit, mid, hi)
-            if new_left is left and new_right is right:
-                return ref
-            self._stale.append(nk)
-            return self._combine(depth, prefix, new_left, new_right, sfx)
-        final = [items[i] for i in range(lo, hi) if items[i][3] is not None]
-        if ref[0] == EMPTY and not final:  # deleting absent keys changes nothing
-            return ref
-        if ref[0] == LEAF:
-            nk = _nk(ref[2], depth, prefix)
-            khash, key, value = self._load(nk)
-            kint = int.from_bytes(khash, "big")
-            i = bisect_left(kints, kint, lo, hi)
-            if i == hi or kints[i] != kint:
-                if not final:
-                    return ref
-                final.append((kint, khash, key, value))
-                final.sort(key=lambda item: item[0])
-            elif len(final) == 1 and final[0][0] == kint and final[0][3] == value:
-                return ref
-            self._stale.append(nk)
-        return self._build(depth, prefix, final)
-
-    def _begin(self, version: int) -> None:
-        self._version = version
-        self._vkey = _pack_q(b"n", version)
-        self._puts, self._stale = {}, []
+    def _bound_cache(self) -> None:
         if len(self._cache) >= self.cache_limit:
             self._cache.clear()
 
-    def _prepare(self, changes: Iterable[tuple[bytes, bytes | None]]) -> None:
-        items = {}
-        for key, value in changes:
-            khash = _sha256(key).digest()
-            items[int.from_bytes(khash, "big")] = (khash, key, value)
-        self._kints = sorted(items)
-        self._items = [(k, *items[k]) for k in self._kints]
-
-    def _finish(self, version: int, root: _Ref, extra: dict[bytes, bytes], deletes: list[bytes]) -> bytes:
-        root = self._place(root, 0, 0)
+    def _finish(self, version: int, up: TreeUpdate, root: Ref, extra: dict[bytes, bytes], deletes: list[bytes]) -> bytes:
+        root = up.place(root, 0, 0)
         v = struct.pack(">Q", version)
-        puts = self._puts
+        puts = up.puts
         puts[b"r" + v] = bytes([root[0]]) + root[1] + struct.pack(">Q", root[2])
-        if self._stale:
-            puts[b"s" + v] = b"".join(bytes([len(nk)]) + nk for nk in self._stale)
+        if up.stale:
+            puts[b"s" + v] = b"".join(bytes([len(nk)]) + nk for nk in up.stale)
         puts[b"mlatest"] = v
         puts.update(extra)
         self.store.write(puts, deletes)
-        self._puts, self._stale = {}, []
         return bytes(root[1])
 
     def apply(self, version: int, changes: Iterable[tuple[bytes, bytes | None]]) -> bytes:
@@ -324,20 +204,20 @@ class VersionedTree:
         latest = self.latest
         if latest is not None and version != latest + 1:
             raise VersionError("out_of_order", version, self.oldest, latest)
-        self._prepare(changes)
-        self._begin(version)
-        root = self._root_ref(latest) if latest is not None else _EMPTY_REF
-        new_root = self._update(root, 0, 0, 0, len(self._items))
+        self._bound_cache()
+        up = TreeUpdate(self._load, self._cache, version, changes)
+        root = self._root_ref(latest) if latest is not None else EMPTY_REF
+        new_root = up.update(root, 0, 0, 0, len(up.items))
         extra: dict[bytes, bytes] = {}
         deletes = []
-        for _, khash, _, value in self._items:
+        for _, khash, _, value in up.items:
             if value is None:
                 deletes.append(b"l" + khash)
             else:
                 extra[b"l" + khash] = value
         if latest is None:
             extra[b"moldest"] = struct.pack(">Q", version)
-        return self._finish(version, new_root, extra, deletes)
+        return self._finish(version, up, new_root, extra, deletes)
 
     def restore(self, version: int, items: Iterable[tuple[bytes, bytes]], expected_root: bytes) -> bytes:
         """Build `version` from scratch in an empty store; write nothing unless the root is
@@ -353,17 +233,16 @@ class VersionedTree:
                 gc.enable()
 
     def _restore(self, version: int, items: Iterable[tuple[bytes, bytes]], expected_root: bytes) -> bytes:
-        self._prepare(items)
-        self._begin(version)
-        root = self._build(0, 0, [i for i in self._items if i[3] is not None])
+        self._bound_cache()
+        up = TreeUpdate(self._load, self._cache, version, items)
+        root = up.build(0, 0, [i for i in up.items if i[3] is not None])
         actual = root[1] if root[0] != EMPTY else PLACEHOLDER
         if actual != expected_root:
-            self._puts = {}
             self._cache.clear()
             raise RootMismatchError(expected_root, bytes(actual))
-        extra = {b"l" + kh: v for _, kh, _, v in self._items if v is not None}
+        extra = {b"l" + kh: v for _, kh, _, v in up.items if v is not None}
         extra[b"moldest"] = struct.pack(">Q", version)
-        return self._finish(version, root, extra, [])
+        return self._finish(version, up, root, extra, [])
 
     def prune(self, retain_from: int) -> int:
         """Rule 3: make `retain_from` the oldest readable version; return nodes deleted."""
