@@ -84,6 +84,23 @@ class MempoolSettings(BaseModel):
     max_age_ms: int = Field(default=600_000, ge=1_000)
 
 
+class StateSettings(BaseModel):
+    """Merkleized state store (docs/STATE.md §8)."""
+
+    model_config = {"extra": "forbid"}
+
+    snapshot_interval: int = Field(default=1_000, ge=0)
+    """Export a state snapshot every this many blocks (0 = never)."""
+    snapshot_keep: int = Field(default=2, ge=1)
+    """Snapshot files kept in <data_dir>/snapshots."""
+    retention_versions: int = Field(default=10_000, ge=0)
+    """State versions kept readable (proofs, reads at a height); 0 = keep all."""
+    node_cache: int = Field(default=1 << 19, ge=1_024)
+    """Decoded Merkle nodes cached in memory."""
+    sync: bool = False
+    """fsync the RocksDB WAL on every block (the block log can replay what a crash loses)."""
+
+
 class Settings(BaseSettings):
     """Validator settings. Field docs say what each one does."""
 
@@ -106,6 +123,7 @@ class Settings(BaseSettings):
     kafka: KafkaSettings = KafkaSettings()
     admission: AdmissionSettings = AdmissionSettings()
     mempool: MempoolSettings = MempoolSettings()
+    state: StateSettings = StateSettings()
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         """repr/str show `db_url` with its password redacted (secrets never logged)."""
