@@ -20,9 +20,9 @@ class PyPeer:
         self.proc = proc
         self.ready: dict[str, Any] = {}
 
-    async def line(self, timeout: float = 60.0) -> dict[str, Any]:
+    async def line(self, limit: float = 60.0) -> dict[str, Any]:
         assert self.proc.stdout is not None
-        raw = await asyncio.wait_for(self.proc.stdout.readline(), timeout)
+        raw = await asyncio.wait_for(self.proc.stdout.readline(), limit)
         if not raw:
             raise EOFError("py-libp2p peer exited")
         return json.loads(raw)

@@ -23,5 +23,5 @@ def payload(size: int, i: int) -> bytes:
 async def eventually(cond: Callable[[], bool], limit: float = 30.0) -> None:
     """Wait until `cond()` holds (a liveness wait, not a timing assertion)."""
     async with asyncio.timeout(limit):
-        while not cond():
+        while not cond():  # noqa: ASYNC110 - polling a plain predicate
             await asyncio.sleep(0.01)
