@@ -18,6 +18,7 @@ Rules:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from collections import Counter
@@ -109,6 +110,7 @@ class Host:
         except PeerNotAllowed as exc:
             self.metrics["inbound_rejected_not_allowed"] += 1
             log.warning("closed inbound connection from %s: %s", peer, exc)
+            await _close_writer(writer)
             return
         except (
             TimeoutError,
@@ -121,7 +123,7 @@ class Host:
         ) as exc:
             self.metrics["inbound_upgrade_failed"] += 1
             log.info("inbound upgrade from %s failed: %r", peer, exc)
-            writer.close()
+            await _close_writer(writer)
             return
         finally:
             self._pending.discard(task)
@@ -140,7 +142,7 @@ class Host:
             )
         except BaseException:
             self.metrics["outbound_upgrade_failed"] += 1
-            writer.close()
+            await _close_writer(writer)
             raise
         await self._established(conn)
         return conn
@@ -255,3 +257,9 @@ class Host:
         for server in self._servers:
             await server.wait_closed()
         self._servers.clear()
+
+
+async def _close_writer(writer: asyncio.StreamWriter) -> None:
+    writer.close()
+    with contextlib.suppress(OSError, ConnectionError, asyncio.CancelledError):
+        await writer.wait_closed()

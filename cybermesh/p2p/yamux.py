@@ -80,6 +80,10 @@ class YamuxStream:
         self.local_closed = False
         self.remote_closed = False
         self.reset_ = False
+        self.max_buffered = 0
+        """Largest receive buffer seen (bounded by the window, rule 2); for tests and metrics."""
+        self.window_waits = 0
+        """Times a write waited for window credit (rule 1)."""
 
     # -- reading ---------------------------------------------------------------------------
     async def read(self, n: int = 65536) -> bytes:
@@ -141,6 +145,7 @@ class YamuxStream:
                 if self.local_closed:
                     raise StreamClosed(f"stream {self.id} closed for writing")
                 if self.send_window == 0:
+                    self.window_waits += 1
                     self._writable.clear()
                     await self._writable.wait()
                     continue
@@ -170,6 +175,8 @@ class YamuxStream:
     # -- events from the session ---------------------------------------------------------------
     def _on_data(self, data: bytes) -> None:
         self._buf += data
+        if len(self._buf) > self.max_buffered:
+            self.max_buffered = len(self._buf)
         self._readable.set()
 
     def _on_window(self, delta: int) -> None:
@@ -288,6 +295,7 @@ class Session:
         self.conn.close()
         if self._reader is not None and self._reader is not asyncio.current_task():
             self._reader.cancel()
+        await self.conn.wait_closed()
         if self._on_close is not None:
             result = self._on_close(self)
             if result is not None:
