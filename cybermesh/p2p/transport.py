@@ -53,7 +53,7 @@ from cybermesh.p2p.host import Connection, Host
 from cybermesh.p2p.limits import TokenBucket, backoff_delay
 from cybermesh.p2p.multiaddr import Multiaddr, MultiaddrError
 from cybermesh.p2p.peer_id import PeerId
-from cybermesh.p2p.yamux import YamuxStream
+from cybermesh.p2p.yamux import StreamReset, YamuxStream
 
 log = logging.getLogger(__name__)
 
@@ -397,27 +397,37 @@ class Transport:
                     await w
 
     async def _writer(self, peer: _Peer, conn: Connection, protocol: str) -> None:
+        """Drain one outbox onto one stream; a reset stream is reopened (the frames in flight
+        are lost), a closed session ends the writer."""
         box, wake = peer.outboxes[protocol], peer.wakeups[protocol]
         stream: YamuxStream | None = None
-        try:
-            while True:
-                while not box:
-                    wake.clear()
-                    await wake.wait()
-                if stream is None:
+        while True:
+            while not box:
+                wake.clear()
+                await wake.wait()
+            batch = [box.popleft()]
+            size = len(batch[0])
+            while box and size + len(box[0]) <= self.config.batch_bytes:
+                frame = box.popleft()
+                batch.append(frame)
+                size += len(frame)
+            try:
+                if stream is None or stream.reset_:
                     stream = await self.host.open_stream(conn, protocol)
-                batch = [box.popleft()]
-                size = len(batch[0])
-                while box and size + len(box[0]) <= self.config.batch_bytes:
-                    frame = box.popleft()
-                    batch.append(frame)
-                    size += len(frame)
                 await stream.write(batch[0] if len(batch) == 1 else b"".join(batch))
-                self.metrics["messages_sent"] += len(batch)
-        except (ConnectionError, TimeoutError, asyncio.IncompleteReadError) as exc:
-            log.debug("writer %s %s ended: %r", peer.id, protocol, exc)
-            if peer.conn is conn:
+            except StreamReset:
+                self.metrics["outbound_stream_resets"] += 1
+                self.metrics["outbound_lost"] += len(batch)
+                stream = None
+                if conn.is_closed:
+                    return
+                continue
+            except (ConnectionError, TimeoutError, asyncio.IncompleteReadError) as exc:
+                self.metrics["outbound_lost"] += len(batch)
+                log.debug("writer %s %s ended: %r", peer.id, protocol, exc)
                 await conn.close()
+                return
+            self.metrics["messages_sent"] += len(batch)
 
     # -- inbound -------------------------------------------------------------------------------
     def _admit(self, peer: _Peer, msg: Message) -> bool:
