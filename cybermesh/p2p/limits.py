@@ -35,5 +35,5 @@ class TokenBucket:
 
 
 def backoff_delay(attempt: int, base: float, cap: float, u: float) -> float:
-    step = min(cap, base * 2 ** min(attempt, 32))
+    step = min(cap, base * float(1 << min(attempt, 32)))
     return step * (0.5 + 0.5 * u)

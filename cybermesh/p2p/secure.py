@@ -96,7 +96,17 @@ class SecureConn:
         out = []
         view = memoryview(data)
         for i in range(0, len(data), MAX_PLAINTEXT):
-            ct = enc(b"", view[i : i + MAX_PLAINTEXT])
+            ct = enc(b"", bytes(view[i : i + MAX_PLAINTEXT]))
+            out.append(_LEN.pack(len(ct)))
+            out.append(ct)
+        self._writer.writelines(out)
+
+    def send_many(self, messages: list[bytes]) -> None:
+        """`send` for several messages with one socket write (each must fit MAX_PLAINTEXT)."""
+        enc = self._send.encrypt
+        out = []
+        for m in messages:
+            ct = enc(b"", m)
             out.append(_LEN.pack(len(ct)))
             out.append(ct)
         self._writer.writelines(out)

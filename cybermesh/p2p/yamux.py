@@ -4,9 +4,11 @@ Rules:
 1. Each stream starts with a 256 KiB receive window on both sides. A sender never sends more
    DATA than the peer's window; it waits for WINDOW_UPDATE (backpressure per stream: a stream
    whose reader stopped blocks only its own writers).
-2. The receiver grants the consumed bytes back with WINDOW_UPDATE once at least half the
+2. The receiver grants the consumed bytes back with WINDOW_UPDATE once at least half its
    window has been consumed by the application (not when it merely arrived), so memory per
-   stream is bounded by the window.
+   stream is bounded by the window. Auto-tuning: when a grant finds the buffer empty (the
+   reader keeps up), the window doubles, up to `max_window` (default 4 MiB); a reader that
+   stops never grows its window.
 3. DATA beyond the granted window, a SYN for an id of our own parity or an id in use, or a bad
    header is a protocol error: we send GO_AWAY(1) and close the session.
 4. Opening sends WINDOW_UPDATE|SYN (delta 0); accepting answers WINDOW_UPDATE|ACK at once.
@@ -71,6 +73,9 @@ class YamuxStream:
         self.protocol = ""
         self.send_window = INITIAL_WINDOW
         self.recv_window = INITIAL_WINDOW
+        """Bytes the remote may still send before our next WINDOW_UPDATE."""
+        self.window = INITIAL_WINDOW
+        """Our receive window: recv_window + buffered + consumed-not-granted == window."""
         self._consumed = 0
         self._buf = bytearray()
         self._readable = asyncio.Event()
@@ -127,35 +132,48 @@ class YamuxStream:
 
     def _consumed_bytes(self, n: int) -> None:
         self._consumed += n
-        if self._consumed >= INITIAL_WINDOW // 2 and not (self.reset_ or self.remote_closed):
+        if self._consumed >= self.window // 2 and not (self.reset_ or self.remote_closed):
             delta, self._consumed = self._consumed, 0
+            max_window = self.session.max_window
+            if not self._buf and self.window < max_window:
+                grow = min(self.window, max_window - self.window)
+                self.window += grow
+                delta += grow
             self.recv_window += delta
             self.session._send(encode_header(TYPE_WINDOW_UPDATE, 0, self.id, delta))
 
     # -- writing ---------------------------------------------------------------------------
     async def write(self, data: bytes) -> None:
-        """Send `data`, waiting for window credit and for the socket to drain (rule 1)."""
+        """Send `data`, waiting for window credit and for the socket to drain (rule 1).
+
+        All frames that the current window allows are encrypted and handed to the socket
+        together (one system call per window's worth, not per frame)."""
         async with self._write_lock:
             view = memoryview(data)
             sent = 0
             total = len(data)
-            while sent < total or total == 0:
+            while True:
                 if self.reset_:
                     raise StreamReset(f"stream {self.id} reset")
                 if self.local_closed:
                     raise StreamClosed(f"stream {self.id} closed for writing")
-                if self.send_window == 0:
+                if self.send_window == 0 and total:
                     self.window_waits += 1
                     self._writable.clear()
                     await self._writable.wait()
                     continue
-                n = min(total - sent, self.send_window, MAX_FRAME_PAYLOAD)
-                self.send_window -= n
-                self.session._send(encode_header(TYPE_DATA, 0, self.id, n) + view[sent : sent + n])
-                sent += n
+                frames = []
+                while True:
+                    n = min(total - sent, self.send_window, MAX_FRAME_PAYLOAD)
+                    frames.append(encode_header(TYPE_DATA, 0, self.id, n) + view[sent : sent + n])
+                    self.send_window -= n
+                    sent += n
+                    if sent == total or self.send_window == 0:
+                        break
+                self.session._send_many(frames)
                 await self.session.drain()
-                if total == 0:
-                    break
+                if sent == total:
+                    return
 
     async def close(self) -> None:
         """Half-close: send FIN; reading continues until the remote's FIN (rule 5)."""
@@ -204,10 +222,12 @@ class Session:
         *,
         is_client: bool,
         accept_backlog: int = 256,
+        max_window: int = 4 * 1024 * 1024,
         on_close: Callable[[Session], Awaitable[None] | None] | None = None,
     ) -> None:
         self.conn = conn
         self.is_client = is_client
+        self.max_window = max(INITIAL_WINDOW, max_window)
         self.streams: dict[int, YamuxStream] = {}
         self._next_id = 1 if is_client else 2
         self._accept: asyncio.Queue[YamuxStream] = asyncio.Queue(accept_backlog)
@@ -226,9 +246,13 @@ class Session:
     def is_closed(self) -> bool:
         return self.closed.is_set()
 
-    def _send(self, frame: bytes | bytearray) -> None:
+    def _send(self, frame: bytes) -> None:
         if not self.closed.is_set():
             self.conn.send(frame)
+
+    def _send_many(self, frames: list[bytes]) -> None:
+        if not self.closed.is_set():
+            self.conn.send_many(frames)
 
     async def drain(self) -> None:
         if self.closed.is_set():
@@ -321,7 +345,7 @@ class Session:
         hdr = decode_header(await conn.readexactly(HEADER_LEN))
         typ, flags, sid, length = hdr.type, hdr.flags, hdr.stream_id, hdr.length
         if typ in (TYPE_DATA, TYPE_WINDOW_UPDATE):
-            if typ == TYPE_DATA and length > INITIAL_WINDOW:
+            if typ == TYPE_DATA and length > self.max_window:
                 raise YamuxProtocolError(f"DATA frame of {length} bytes exceeds any window")
             body = await conn.readexactly(length) if typ == TYPE_DATA and length else b""
             stream = self.streams.get(sid)
