@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 
 import nacl.signing
 
+from cybermesh.config import P2PSettings
 from cybermesh.genesis import Genesis
 from cybermesh.p2p.framing import FrameTooLarge, encode_frame, read_frame
 from cybermesh.p2p.host import Connection, Host
@@ -105,6 +106,23 @@ class TransportConfig:
     batch_bytes: int = 256 * 1024
     """Queued frames are written together up to this many bytes per write."""
     upgrade_timeout: float = 10.0
+
+    @classmethod
+    def from_settings(cls, p2p: P2PSettings) -> TransportConfig:
+        """The config from the validated `[p2p]` settings section."""
+        return cls(
+            protocols=(
+                ProtocolSpec(CONSENSUS, p2p.max_frame_consensus),
+                ProtocolSpec(SYNC, p2p.max_frame_sync, request_response=True),
+            ),
+            inbound_queue=p2p.inbound_queue,
+            outbound_queue=p2p.outbound_queue,
+            rate_per_s=float(p2p.rate_per_s),
+            burst=float(p2p.burst),
+            backoff_base=p2p.backoff_base_ms / 1000,
+            backoff_cap=p2p.backoff_cap_ms / 1000,
+            dial_grace=p2p.dial_grace_ms / 1000,
+        )
 
 
 @dataclass(frozen=True)
