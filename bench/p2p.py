@@ -10,7 +10,8 @@ stream, and a client process measures over TCP + Noise + yamux on 127.0.0.1:
   tput      --tput-count 1 MiB frames, pipelined the same way: MiB/s each way
 For our stack it also measures `transport_rate`: the Transport API (send()/recv(), batching,
 bounded queues) echoing 200-byte messages between two processes.
-Prints one JSON object. Ports: ephemeral (127.0.0.1:0).
+Each stack runs --repeat times, interleaved; the top-level figures are medians, "runs" has each
+run. Prints one JSON object. Ports: ephemeral (127.0.0.1:0).
 """
 
 from __future__ import annotations
@@ -191,6 +192,7 @@ def main() -> None:
     ap.add_argument("--rate-count", type=int, default=20000)
     ap.add_argument("--tput-count", type=int, default=64)
     ap.add_argument("--transport-count", type=int, default=50000)
+    ap.add_argument("--repeat", type=int, default=3, help="interleaved runs; medians reported")
     args = ap.parse_args()
     if args.role == "ours-server":
         asyncio.run(ours_server())
@@ -208,21 +210,30 @@ def main() -> None:
     ]
     me = [sys.executable, str(Path(__file__).resolve())]
     py = [sys.executable, str(PY_PEER)]
-    results: dict[str, Any] = {}
-    results["pylibp2p"] = summarize(
-        pair(
-            [*py, "listen", "--seed", seed("py-server").hex(), "--reply", "same"],
-            [*py, "bench", "--seed", seed("py-client").hex(), *counts],
+    runs: dict[str, list[dict[str, float]]] = {"pylibp2p": [], "ours": []}
+    for _ in range(args.repeat):  # interleaved, so both stacks see the same machine load
+        runs["pylibp2p"].append(
+            summarize(
+                pair(
+                    [*py, "listen", "--seed", seed("py-server").hex(), "--reply", "same"],
+                    [*py, "bench", "--seed", seed("py-client").hex(), *counts],
+                )
+            )
         )
-    )
-    results["ours"] = summarize(
-        pair([*me, "--role", "ours-server"], [*me, "--role", "ours-client", *counts])
-    )
-    tr = pair(
-        [*me, "--role", "transport-server", f"--transport-count={args.transport_count}"],
-        [*me, "--role", "transport-client", f"--transport-count={args.transport_count}"],
-    )
-    results["ours"]["transport_echo_msgs_per_s"] = round(tr["count"] / tr["seconds"], 1)
+        ours_run = summarize(
+            pair([*me, "--role", "ours-server"], [*me, "--role", "ours-client", *counts])
+        )
+        tr = pair(
+            [*me, "--role", "transport-server", f"--transport-count={args.transport_count}"],
+            [*me, "--role", "transport-client", f"--transport-count={args.transport_count}"],
+        )
+        ours_run["transport_echo_msgs_per_s"] = round(tr["count"] / tr["seconds"], 1)
+        runs["ours"].append(ours_run)
+    results: dict[str, Any] = {
+        name: {k: round(statistics.median(r[k] for r in rs), 2) for k in rs[0]}
+        for name, rs in runs.items()
+    }
+    results["runs"] = runs
     ours, theirs = results["ours"], results["pylibp2p"]
     results["ratio_ours_over_pylibp2p"] = {
         "pingpong_msgs_per_s": round(
@@ -238,6 +249,7 @@ def main() -> None:
         "rate_count": args.rate_count,
         "tput_count": args.tput_count,
         "transport_count": args.transport_count,
+        "repeat": args.repeat,
         "message_bytes": 200,
     }
     results["machine"] = {
