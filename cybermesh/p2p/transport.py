@@ -32,6 +32,8 @@ Rules:
    dials, the peer with the larger id waits `dial_grace` seconds before its first dial. If two
    connections to one peer exist anyway, both sides keep the one dialed by the smaller peer id
    (the newest on a tie) and close the other.
+8. Every `keepalive_interval` seconds each connection is PINGed (yamux); no answer within
+   `keepalive_timeout` closes it (metric `keepalive_timeouts`), and rule 7 redials.
 """
 
 from __future__ import annotations
@@ -106,6 +108,10 @@ class TransportConfig:
     batch_bytes: int = 256 * 1024
     """Queued frames are written together up to this many bytes per write."""
     upgrade_timeout: float = 10.0
+    keepalive_interval: float = 15.0
+    """Seconds between yamux PINGs on each connection (0 disables)."""
+    keepalive_timeout: float = 10.0
+    """A PING unanswered this long closes the connection (then it is redialed)."""
 
     @classmethod
     def from_settings(cls, p2p: P2PSettings) -> TransportConfig:
@@ -404,6 +410,7 @@ class Transport:
         writers = [
             loop.create_task(self._writer(peer, conn, proto)) for proto in sorted(peer.outboxes)
         ]
+        writers.append(loop.create_task(self._keepalive(conn)))
         try:
             while peer.conn is conn and not conn.is_closed:
                 await self._wait_changed(peer, None)
@@ -413,6 +420,21 @@ class Transport:
             for w in writers:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await w
+
+    async def _keepalive(self, conn: Connection) -> None:
+        """Rule 8: detect a silent peer (no FIN, no RST) and drop its connection."""
+        interval = self.config.keepalive_interval
+        if interval <= 0:
+            return
+        while not conn.is_closed:
+            await asyncio.sleep(interval)
+            try:
+                await asyncio.wait_for(conn.session.ping(), self.config.keepalive_timeout)
+            except (TimeoutError, ConnectionError):
+                self.metrics["keepalive_timeouts"] += 1
+                await conn.close()
+                return
+            self.metrics["pings_ok"] += 1
 
     async def _writer(self, peer: _Peer, conn: Connection, protocol: str) -> None:
         """Drain one outbox onto one stream; a reset stream is reopened (the frames in flight

@@ -296,9 +296,13 @@ class Session:
         self._ping_id = (self._ping_id + 1) & 0xFFFFFFFF
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pings[self._ping_id] = fut
-        self._send(encode_header(TYPE_PING, FLAG_SYN, 0, self._ping_id))
-        await self.drain()
-        await fut
+        ping_id = self._ping_id
+        try:
+            self._send(encode_header(TYPE_PING, FLAG_SYN, 0, ping_id))
+            await self.drain()
+            await fut
+        finally:
+            self._pings.pop(ping_id, None)
 
     async def close(self, code: int = GO_AWAY_NORMAL) -> None:
         if self.closed.is_set():

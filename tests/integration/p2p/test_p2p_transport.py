@@ -281,3 +281,18 @@ async def test_stranger_cannot_get_messages_in(transports) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(b.recv(), 0.3)
         pytest.fail("a stranger's message was delivered")
+
+
+async def test_keepalive_drops_a_silent_peer_and_redials(transports) -> None:
+    cfg = TransportConfig(
+        backoff_base=0.05, dial_grace=0.2, keepalive_interval=0.05, keepalive_timeout=0.2
+    )
+    a, b = await transports(26, cfg), await transports(27)
+    link(a, b)
+    await eventually(lambda: a.metrics["pings_ok"] >= 2)
+    (silent,) = [c for c in b.host.connections if not c.is_closed]
+    silent.session._send = lambda frame: None  # b goes silent: no FIN, no RST, no PONG
+    await eventually(lambda: a.metrics["keepalive_timeouts"] == 1)
+    await a.send(b.peer_id, CONSENSUS, b"after keepalive")
+    msgs = await recv_n(b, 1)
+    assert msgs[0].data == b"after keepalive"
