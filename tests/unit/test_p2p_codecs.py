@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 
 import nacl.signing
@@ -190,3 +191,17 @@ def test_backoff_is_bounded_and_jittered(attempt: int, u: float) -> None:
     d = backoff_delay(attempt, base=0.1, cap=10.0, u=u)
     step = min(10.0, 0.1 * 2**attempt)
     assert step / 2 <= d <= step
+
+
+# -- hostile input: decoders fail only with their own error types ----------------------------
+@given(st.binary(max_size=200))
+def test_decoders_reject_garbage_with_their_own_errors(raw: bytes) -> None:
+    with contextlib.suppress(VarintError):
+        decode_uvarint(raw)
+    with contextlib.suppress(BadHandshakePayload):
+        decode_payload(raw)
+    with contextlib.suppress(PeerIdError):
+        PeerId.from_string(b58encode(raw)).ed25519_key()
+    if len(raw) >= yf.HEADER_LEN:
+        with contextlib.suppress(yf.YamuxProtocolError):
+            yf.decode_header(raw[: yf.HEADER_LEN])

@@ -15,6 +15,7 @@ from cybermesh.p2p.multiaddr import Multiaddr
 from cybermesh.p2p.peer_id import PeerId
 from cybermesh.p2p.secure import PeerIdMismatch
 from cybermesh.p2p.transport import CONSENSUS, Transport
+from cybermesh.p2p.yamux_frame import INITIAL_WINDOW
 
 SIZES = (200, 1 << 20)
 CAP = 4 << 20
@@ -142,3 +143,21 @@ async def test_plaintext_only_py_libp2p_cannot_connect(pylibp2p) -> None:
             assert host.connections == []
     finally:
         await host.close()
+
+
+async def test_16_mib_through_py_libp2p_with_flow_control(pylibp2p) -> None:
+    """One 16 MiB message each way: both yamux implementations honour each other's windows."""
+    async with pylibp2p("listen", bytes(key(14)), "--reply", "same") as py:
+        addr = Multiaddr.parse(py.ready["addr"])
+        host = Host(key(15))
+        try:
+            conn = await host.dial(addr, addr.peer_id)
+            stream = await host.open_stream(conn, CONSENSUS)
+            data = payload(16 << 20, 0)
+            echo = asyncio.create_task(read_frame(stream, 32 << 20))
+            await stream.write(encode_frame(data, 32 << 20))
+            assert await asyncio.wait_for(echo, 120) == data
+            assert stream.window > INITIAL_WINDOW  # our receive window auto-tuned upwards
+            assert stream.max_buffered <= stream.window
+        finally:
+            await host.close()
