@@ -13,6 +13,9 @@ Rules:
    the handshake, before any stream can be opened (counted in `metrics`).
 4. The whole upgrade has a deadline (`upgrade_timeout`); stream negotiation as well.
 5. Inbound streams for protocols without a handler are refused by `na`.
+6. At most `max_pending_upgrades` inbound connections may be in the handshake at once; more
+   are closed at once (metric `inbound_over_limit`): unauthenticated peers cannot make us run
+   unbounded X25519 work.
 """
 
 from __future__ import annotations
@@ -29,8 +32,6 @@ import nacl.signing
 
 from cybermesh.p2p import multistream, secure, yamux
 from cybermesh.p2p.multiaddr import Multiaddr
-from cybermesh.p2p.noise import NoiseError
-from cybermesh.p2p.noise_payload import BadHandshakePayload
 from cybermesh.p2p.peer_id import PeerId
 
 log = logging.getLogger(__name__)
@@ -70,12 +71,14 @@ class Host:
         is_allowed: Callable[[PeerId], bool] | None = None,
         random_bytes: Callable[[int], bytes] = os.urandom,
         upgrade_timeout: float = 10.0,
+        max_pending_upgrades: int = 64,
     ) -> None:
         self.identity = identity
         self.peer_id = PeerId.from_ed25519(bytes(identity.verify_key))
         self.is_allowed = is_allowed or (lambda _peer: True)
         self.random_bytes = random_bytes
         self.upgrade_timeout = upgrade_timeout
+        self.max_pending_upgrades = max_pending_upgrades
         self._static = random_bytes(32)
         self._handlers: dict[str, StreamHandler] = {}
         self.on_connection: ConnectionHandler | None = None
@@ -100,6 +103,10 @@ class Host:
     async def _on_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
+        if len(self._pending) >= self.max_pending_upgrades:
+            self.metrics["inbound_over_limit"] += 1
+            await _close_writer(writer)
+            return
         self._pending.add(task)
         try:
             peer = writer.get_extra_info("peername")
@@ -112,15 +119,10 @@ class Host:
             log.warning("closed inbound connection from %s: %s", peer, exc)
             await _close_writer(writer)
             return
-        except (
-            TimeoutError,
-            OSError,
-            ConnectionError,
-            asyncio.IncompleteReadError,
-            NoiseError,
-            BadHandshakePayload,
-            multistream.NegotiationError,
-        ) as exc:
+        except asyncio.CancelledError:
+            writer.close()
+            raise
+        except Exception as exc:  # noqa: BLE001 - whatever an unauthenticated peer sent: hang up
             self.metrics["inbound_upgrade_failed"] += 1
             log.info("inbound upgrade from %s failed: %r", peer, exc)
             await _close_writer(writer)
@@ -230,17 +232,21 @@ class Host:
             protocol = await asyncio.wait_for(
                 multistream.select_listener(stream, self._handlers.keys()), self.upgrade_timeout
             )
-        except (
-            TimeoutError,
-            ConnectionError,
-            asyncio.IncompleteReadError,
-            multistream.NegotiationError,
-        ):
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - a failed negotiation only costs this stream
             self.metrics["stream_negotiation_failed"] += 1
             stream.reset()
             return
         stream.protocol = protocol
-        await self._handlers[protocol](conn, stream)
+        try:
+            await self._handlers[protocol](conn, stream)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self.metrics["stream_handler_errors"] += 1
+            log.exception("handler for %s failed", protocol)
+            stream.reset()
 
     # -- shutdown ------------------------------------------------------------------------------
     @property

@@ -12,7 +12,8 @@ Rules:
 3. DATA beyond the granted window, a SYN for an id of our own parity or an id in use, or a bad
    header is a protocol error: we send GO_AWAY(1) and close the session.
 4. Opening sends WINDOW_UPDATE|SYN (delta 0); accepting answers WINDOW_UPDATE|ACK at once.
-   More than `accept_backlog` streams waiting for accept are refused with RST.
+   More than `accept_backlog` streams waiting for accept, or more than
+   `max_inbound_streams` open streams opened by the remote, are refused with RST.
 5. FIN half-closes one direction; a stream is forgotten when both directions are closed or
    on RST (either side). Reads after a remote FIN drain the buffer, then return b"".
 6. PING SYN is answered with PING ACK carrying the same value; GO_AWAY stops new streams
@@ -223,11 +224,15 @@ class Session:
         is_client: bool,
         accept_backlog: int = 256,
         max_window: int = 4 * 1024 * 1024,
+        max_inbound_streams: int = 512,
         on_close: Callable[[Session], Awaitable[None] | None] | None = None,
     ) -> None:
         self.conn = conn
         self.is_client = is_client
         self.max_window = max(INITIAL_WINDOW, max_window)
+        self.max_inbound_streams = max_inbound_streams
+        self._inbound_open = 0
+        self.refused_streams = 0
         self.streams: dict[int, YamuxStream] = {}
         self._next_id = 1 if is_client else 2
         self._accept: asyncio.Queue[YamuxStream] = asyncio.Queue(accept_backlog)
@@ -284,7 +289,10 @@ class Session:
         raise SessionClosed("session closed")
 
     def _forget(self, stream: YamuxStream) -> None:
-        self.streams.pop(stream.id, None)
+        if self.streams.pop(stream.id, None) is not None and not is_local_id(
+            stream.id, self.is_client
+        ):
+            self._inbound_open -= 1
 
     def _maybe_forget(self, stream: YamuxStream) -> None:
         if stream.local_closed and stream.remote_closed:
@@ -387,9 +395,15 @@ class Session:
         if existing is not None or is_local_id(sid, self.is_client) or sid == 0:
             raise YamuxProtocolError(f"SYN for stream id {sid} (in use or of our parity)")
         stream = YamuxStream(self, sid)
-        if self.remote_goaway or self._accept.full():
+        if (
+            self.remote_goaway
+            or self._accept.full()
+            or self._inbound_open >= self.max_inbound_streams
+        ):
+            self.refused_streams += 1
             self._send(encode_header(TYPE_WINDOW_UPDATE, FLAG_RST, sid, 0))
             return None
+        self._inbound_open += 1
         self.streams[sid] = stream
         self._send(encode_header(TYPE_WINDOW_UPDATE, FLAG_ACK, sid, 0))
         self._accept.put_nowait(stream)

@@ -145,3 +145,21 @@ async def test_inbound_peer_outside_the_allowlist_is_closed_after_the_handshake(
     finally:
         for h in (server, stranger, friend):
             await h.close()
+
+
+async def test_handshakes_in_progress_are_bounded() -> None:
+    host = Host(key(31), max_pending_upgrades=2)
+    addr = await host.listen("127.0.0.1", 0)
+    raws = []
+    try:
+        for _ in range(2):  # connect and say nothing: stuck in negotiation
+            raws.append(await raw_dial(addr))
+        await eventually(lambda: len(host._pending) == 2)
+        third = await raw_dial(addr)
+        raws.append(third)
+        assert await third.reader.read() == b""  # closed at once
+        assert host.metrics["inbound_over_limit"] == 1
+    finally:
+        for r in raws:
+            r.close()
+        await host.close()

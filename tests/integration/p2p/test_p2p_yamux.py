@@ -165,3 +165,17 @@ async def test_data_beyond_the_window_is_a_protocol_error(pair: Pair) -> None:
         await s.write(payload(INITIAL_WINDOW + 65536, 4))
     await eventually(lambda: server_conn.is_closed and pair.conn.is_closed)
     assert "beyond window" in str(server_conn.session.close_reason)
+
+
+async def test_streams_beyond_the_inbound_limit_are_refused(pair: Pair) -> None:
+    (server_conn,) = pair.server.connections
+    server_conn.session.max_inbound_streams = 3
+    held = [await pair.open(STALL) for _ in range(3)]
+    await eventually(lambda: len(pair.server_streams.get(STALL, [])) == 3)
+    with pytest.raises((StreamReset, ConnectionError, asyncio.IncompleteReadError)):
+        await pair.open(ECHO)  # RST instead of a multistream answer
+    assert server_conn.session.refused_streams == 1
+    for s in held:
+        s.reset()
+    await eventually(lambda: server_conn.session._inbound_open == 0)
+    assert await echo_roundtrip(pair, b"room again") == b"room again"
