@@ -89,7 +89,7 @@ async def _main(args: argparse.Namespace) -> None:
     from cybermesh.p2p.driver import ConsensusDriver
     from cybermesh.p2p.peer_id import PeerId
     from cybermesh.p2p.transport import Transport, TransportConfig
-    from cybermesh.proto.v1 import block_pb2, consensus_pb2
+    from cybermesh.proto.v1 import block_pb2, consensus_pb2  # type: ignore[attr-defined,unused-ignore]
     from cybermesh.stores.safety import FileSafetyStorage
     from cybermesh.wire.strict import decode_strict, encode
 
