@@ -101,6 +101,45 @@ class StateSettings(BaseModel):
     """fsync the RocksDB WAL on every block (the block log can replay what a crash loses)."""
 
 
+class P2PSettings(BaseModel):
+    """The libp2p transport (docs/P2P.md). Peers and their addresses come from genesis."""
+
+    model_config = {"extra": "forbid"}
+
+    listen: str = "/ip4/0.0.0.0/tcp/7100"
+    """Multiaddr to listen on, /ip4|ip6/HOST/tcp/PORT (port 0 = ephemeral)."""
+    max_frame_consensus: int = Field(default=4 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    """Largest consensus message, bytes; larger inbound frames reset the stream."""
+    max_frame_sync: int = Field(default=32 * 1024 * 1024, ge=1024, le=256 * 1024 * 1024)
+    """Largest sync request or response, bytes."""
+    inbound_queue: int = Field(default=10_000, ge=1)
+    """Messages waiting for the consensus driver; when full, readers block (backpressure)."""
+    outbound_queue: int = Field(default=1_000, ge=1)
+    """Messages per peer and protocol waiting to be sent; when full, the oldest is dropped."""
+    rate_per_s: int = Field(default=5_000, ge=1)
+    """Inbound messages per second per peer (token-bucket refill); excess is dropped."""
+    burst: int = Field(default=10_000, ge=1)
+    """Inbound token-bucket capacity per peer."""
+    backoff_base_ms: int = Field(default=200, ge=1)
+    """First redial delay; doubles per failure (with jitter) up to backoff_cap_ms."""
+    backoff_cap_ms: int = Field(default=10_000, ge=1)
+    dial_grace_ms: int = Field(default=1_000, ge=0)
+    """The peer with the larger id waits this long before its first dial."""
+
+    @field_validator("listen")
+    @classmethod
+    def _multiaddr(cls, value: str) -> str:
+        from cybermesh.p2p.multiaddr import Multiaddr, MultiaddrError
+
+        try:
+            addr = Multiaddr.parse(value)
+        except MultiaddrError as exc:
+            raise ValueError(str(exc)) from None
+        if addr.proto not in ("ip4", "ip6"):
+            raise ValueError(f"{value!r}: listen on an /ip4 or /ip6 address")
+        return value
+
+
 class Settings(BaseSettings):
     """Validator settings. Field docs say what each one does."""
 
@@ -124,6 +163,7 @@ class Settings(BaseSettings):
     admission: AdmissionSettings = AdmissionSettings()
     mempool: MempoolSettings = MempoolSettings()
     state: StateSettings = StateSettings()
+    p2p: P2PSettings = P2PSettings()
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         """repr/str show `db_url` with its password redacted (secrets never logged)."""
