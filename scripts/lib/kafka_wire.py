@@ -71,7 +71,9 @@ class Connection:
 
     def call(self, api_key: int, version: int, body: bytes) -> Reader:
         self.correlation += 1
-        header = struct.pack(">hhi", api_key, version, self.correlation) + enc_string("cybermesh-scripts")
+        header = struct.pack(">hhi", api_key, version, self.correlation) + enc_string(
+            "cybermesh-scripts"
+        )
         payload = header + body
         self.sock.sendall(struct.pack(">i", len(payload)) + payload)
         size = struct.unpack(">i", self._recv(4))[0]
@@ -110,7 +112,9 @@ def pick(versions: dict[int, tuple[int, int]], api: int, lo: int, hi: int) -> in
     blo, bhi = versions[api]
     version = min(hi, bhi)
     if version < max(lo, blo):
-        raise ProtocolError(f"no common version for api {api}: broker {blo}..{bhi}, ours {lo}..{hi}")
+        raise ProtocolError(
+            f"no common version for api {api}: broker {blo}..{bhi}, ours {lo}..{hi}"
+        )
     return version
 
 
@@ -138,7 +142,9 @@ def probe(bootstrap: str, timeout: float) -> int:
     return 0
 
 
-def create(bootstrap: str, names: list[str], partitions: int, replication: int, timeout: float) -> int:
+def create(
+    bootstrap: str, names: list[str], partitions: int, replication: int, timeout: float
+) -> int:
     conn = Connection(bootstrap, timeout)
     try:
         version = pick(conn.versions(), API_CREATE_TOPICS, 2, 4)
@@ -159,7 +165,9 @@ def create(bootstrap: str, names: list[str], partitions: int, replication: int, 
                 print(f"exists  {name}")
             else:
                 failed += 1
-                print(f"kafka_wire: creating {name} failed: error {error}: {message}", file=sys.stderr)
+                print(
+                    f"kafka_wire: creating {name} failed: error {error}: {message}", file=sys.stderr
+                )
     finally:
         conn.close()
     return 1 if failed else 0
