@@ -1,0 +1,18 @@
+# Sourced by scripts/test and scripts/demo: ensure_venv ROOT VENV
+# Creates VENV if missing and installs `-c constraints.txt -e '.[dev]'` whenever pyproject.toml or
+# constraints.txt changed since the last install (their SHA-256 is kept in the venv).
+ensure_venv() {
+  local root=$1 venv=$2 stamp want
+  if [ ! -x "$venv/bin/python" ]; then
+    printf '\n==> creating the virtualenv %s\n' "$venv" >&2
+    python3 -m venv "$venv" || { echo "python3 -m venv failed (Debian: apt-get install -y python3-venv)" >&2; return 1; }
+  fi
+  stamp="$venv/.cybermesh-deps.sha256"
+  want=$(cat "$root/pyproject.toml" "$root/constraints.txt" | sha256sum | cut -d' ' -f1)
+  if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
+    printf "\n==> installing Python dependencies: pip install -c constraints.txt -e '.[dev]'\n" >&2
+    (cd "$root" && "$venv/bin/python" -m pip install -q --disable-pip-version-check \
+      -c constraints.txt -e '.[dev]') || return 1
+    echo "$want" >"$stamp"
+  fi
+}
