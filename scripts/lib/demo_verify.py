@@ -87,7 +87,13 @@ async def check(
         for tp in tps:
             consumer.seek(tp, starts.get(tp, 0))
         remaining = {tp: ends[tp.topic][tp.partition] for tp in tps}
-        while any(await consumer.position(tp) < end for tp, end in remaining.items()):
+        async def unfinished() -> bool:
+            for tp, end in remaining.items():
+                if await consumer.position(tp) < end:
+                    return True
+            return False
+
+        while await unfinished():
             batches = await consumer.getmany(timeout_ms=1000)
             for tp, records in batches.items():
                 for r in records:
