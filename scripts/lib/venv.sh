@@ -1,8 +1,13 @@
 # Sourced by scripts/test and scripts/demo: ensure_venv ROOT VENV
 # Creates VENV if missing and installs `-c constraints.txt -e '.[dev]'` whenever pyproject.toml or
 # constraints.txt changed since the last install (their SHA-256 is kept in the venv).
+# CYBERMESH_NO_INSTALL=1: use VENV as it is (it must exist); never create or install.
 ensure_venv() {
   local root=$1 venv=$2 stamp want
+  if [ "${CYBERMESH_NO_INSTALL:-}" = 1 ]; then
+    [ -x "$venv/bin/python" ] || { echo "CYBERMESH_NO_INSTALL=1 but $venv has no python" >&2; return 1; }
+    return 0
+  fi
   if [ ! -x "$venv/bin/python" ]; then
     printf '\n==> creating the virtualenv %s\n' "$venv" >&2
     python3 -m venv "$venv" || { echo "python3 -m venv failed (Debian: apt-get install -y python3-venv)" >&2; return 1; }
