@@ -87,6 +87,7 @@ async def check(
         for tp in tps:
             consumer.seek(tp, starts.get(tp, 0))
         remaining = {tp: ends[tp.topic][tp.partition] for tp in tps}
+
         async def unfinished() -> bool:
             for tp, end in remaining.items():
                 if await consumer.position(tp) < end:
