@@ -80,7 +80,9 @@ async def test_faust_agent_and_table_consume_from_the_broker(
     with (tmp_path / "worker.log").open("wb") as log:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
-            *("-m", "faust", "-A", "faustcheck", "worker", "-l", "info"),
+            # --without-web: the worker CLI starts its web server (0.0.0.0:6066) even when the
+            # app says web_enabled=False, and that port may be taken on a shared machine
+            *("-m", "faust", "-A", "faustcheck", "worker", "--without-web", "-l", "info"),
             cwd=tmp_path,
             env=env,
             stdin=asyncio.subprocess.DEVNULL,
@@ -91,7 +93,8 @@ async def test_faust_agent_and_table_consume_from_the_broker(
             await produce_raw(kafka_bootstrap, topic, [b"a", b"b", b"c"])
             lines = await wait_for_lines(out, 3, proc)
         finally:
-            proc.terminate()
+            if proc.returncode is None:
+                proc.terminate()
             try:
                 async with asyncio.timeout(30):
                     await proc.wait()
