@@ -10,9 +10,30 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2] / "cybermesh"
 PURE = ["wire", "admission", "mempool", "block", "consensus", "state"]
 FORBIDDEN = {
-    "asyncio", "faust", "mode", "aiokafka", "sqlalchemy", "aiohttp", "libp2p", "trio",
-    "logging", "time", "random", "uuid", "os", "socket", "threading", "subprocess",
-    "rocksdict", "psycopg", "secrets", "datetime", "pathlib", "io", "shutil", "prometheus_client",
+    "asyncio",
+    "faust",
+    "mode",
+    "aiokafka",
+    "sqlalchemy",
+    "aiohttp",
+    "libp2p",
+    "trio",
+    "logging",
+    "time",
+    "random",
+    "uuid",
+    "os",
+    "socket",
+    "threading",
+    "subprocess",
+    "rocksdict",
+    "psycopg",
+    "secrets",
+    "datetime",
+    "pathlib",
+    "io",
+    "shutil",
+    "prometheus_client",
 }
 
 
@@ -37,7 +58,15 @@ def _violations(package: str) -> list[str]:
             if top in FORBIDDEN or module == "__import__":
                 bad.append(f"{path.relative_to(ROOT.parent)}:{lineno} imports {module}")
             if module.startswith("cybermesh.") and module.split(".")[1] in {
-                "agents", "tables", "stores", "p2p", "storage", "api", "cli", "app", "config",
+                "agents",
+                "tables",
+                "stores",
+                "p2p",
+                "storage",
+                "api",
+                "cli",
+                "app",
+                "config",
             }:
                 bad.append(f"{path.relative_to(ROOT.parent)}:{lineno} imports adapter {module}")
     return bad
