@@ -25,19 +25,47 @@ sig = st.one_of(st.binary(min_size=64, max_size=64), blob)
 pk = st.one_of(st.binary(min_size=32, max_size=32), blob)
 
 anomalies = st.builds(
-    ai_pb2.Anomaly, schema_version=u32, id=text, type=text, source=text, severity=u32,
-    confidence=u32, ts=i64, payload_hash=blob, payload=blob, model_version=text,
-    producer_id=text, nonce=u64, signature=sig, pubkey=pk,
+    ai_pb2.Anomaly,
+    schema_version=u32,
+    id=text,
+    type=text,
+    source=text,
+    severity=u32,
+    confidence=u32,
+    ts=i64,
+    payload_hash=blob,
+    payload=blob,
+    model_version=text,
+    producer_id=text,
+    nonce=u64,
+    signature=sig,
+    pubkey=pk,
 )
 evidences = st.builds(
-    ai_pb2.Evidence, schema_version=u32, id=text, evidence_type=text,
-    refs=st.lists(text, max_size=4), proof_blob=blob, ts=i64, producer_id=text, nonce=u64,
-    signature=sig, pubkey=pk,
+    ai_pb2.Evidence,
+    schema_version=u32,
+    id=text,
+    evidence_type=text,
+    refs=st.lists(text, max_size=4),
+    proof_blob=blob,
+    ts=i64,
+    producer_id=text,
+    nonce=u64,
+    signature=sig,
+    pubkey=pk,
 )
 params = st.builds(ai_pb2.PolicyParam, key=text, int_value=i64, str_value=text)
 policies = st.builds(
-    ai_pb2.Policy, schema_version=u32, id=text, action=st.integers(0, 6), rule=text,
-    params=st.lists(params, max_size=3), ts=i64, producer_id=text, nonce=u64, signature=sig,
+    ai_pb2.Policy,
+    schema_version=u32,
+    id=text,
+    action=st.integers(0, 6),
+    rule=text,
+    params=st.lists(params, max_size=3),
+    ts=i64,
+    producer_id=text,
+    nonce=u64,
+    signature=sig,
     pubkey=pk,
 )
 messages = st.one_of(
