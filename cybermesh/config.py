@@ -68,6 +68,22 @@ class MempoolSettings(BaseModel):
     max_age_ms: int = Field(default=600_000, ge=1_000)
 
 
+class IngestSettings(BaseModel):
+    """The ingest agents (cybermesh/agents/ingest.py, docs/ADMISSION.md)."""
+
+    model_config = {"extra": "forbid"}
+
+    topic_prefix: str = Field(default="", max_length=100, pattern=r"^[A-Za-z0-9._-]*$")
+    """Kafka topic name = prefix + contract name (e.g. "t1-" + "ai.anomalies.v1"); DLQs follow.
+    Signatures always cover the contract name. Empty in production; tests use unique prefixes."""
+    batch_size: int = Field(default=1000, ge=1, le=100_000)
+    """Records per admission batch (stream.take)."""
+    batch_within_ms: int = Field(default=50, ge=1, le=10_000)
+    """Longest wait to fill a batch."""
+    audit_file: str = "audit.jsonl"
+    """Audit log of rejections (JSON lines), relative to data_dir; "" logs to stderr only."""
+
+
 class Settings(BaseSettings):
     """Validator settings. Field docs say what each one does."""
 
@@ -84,12 +100,15 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".local/data/v0")
     """RocksDB tables, state store and consensus safety data live here."""
     web_port: int = Field(default=6066, ge=1, le=65535)
+    web_bind: str = "127.0.0.1"
+    """Address the worker's web server (views, /metrics) listens on; 0.0.0.0 in containers."""
     db_url: str = "sqlite:///.local/data/v0/projection.db"
     """SQL projection: sqlite:///..., postgresql+psycopg://..., cockroachdb+psycopg://..."""
     log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
     kafka: KafkaSettings = KafkaSettings()
     admission: AdmissionSettings = AdmissionSettings()
     mempool: MempoolSettings = MempoolSettings()
+    ingest: IngestSettings = IngestSettings()
 
     @classmethod
     def settings_customise_sources(
