@@ -70,6 +70,9 @@ def create_app(
         consumer_auto_offset_reset="earliest",
         stream_buffer_maxsize=max(4096, 2 * ing.batch_size),
         autodiscover=False,
+        # a restarted worker rejoins its group only after the dead member's session expires
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=1.0,
     )
     registry = CollectorRegistry()
     setup_prometheus_sensors(app, registry=registry, name_prefix="faust")

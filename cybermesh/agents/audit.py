@@ -14,9 +14,10 @@ LOGGER = "cybermesh.audit"
 
 
 def audit_logger(path: Path | None) -> logging.Logger:
-    """The audit logger, writing JSON lines to `path` (if given) besides its parents' handlers."""
+    """The audit logger: JSON lines to `path` if given (only there), else to the root logger."""
     log = logging.getLogger(LOGGER)
     log.setLevel(logging.INFO)
+    log.propagate = path is None
     if path is not None and not any(
         isinstance(h, logging.FileHandler) and Path(h.baseFilename) == path.resolve()
         for h in log.handlers

@@ -39,9 +39,8 @@ def _table(app: faust.App, name: str, partitions: int, help_: str) -> Any:
     return app.Table(
         name,
         default=None,
-        schema=faust.Schema(
-            key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
-        ),
+        key_type=bytes,  # bytes -> the "raw" serializer for store and changelog
+        value_type=bytes,
         partitions=partitions,
         options=dict(ROCKSDB_OPTIONS),
         help=help_,
