@@ -23,7 +23,7 @@ from cybermesh.admission import Admission, rules_for
 from cybermesh.agents.audit import audit_logger
 from cybermesh.agents.ingest import Ingest, dlq_topics, register_agents
 from cybermesh.agents.ingest_metrics import IngestMetrics
-from cybermesh.api.mempool import register_views
+from cybermesh.api.mempool import register_metrics_view, register_views
 from cybermesh.config import Settings, load_settings
 from cybermesh.genesis import Genesis, parse_genesis
 from cybermesh.mempool import Caps
@@ -75,14 +75,18 @@ def create_app(
         broker_heartbeat_interval=1.0,
     )
     registry = CollectorRegistry()
-    setup_prometheus_sensors(app, registry=registry, name_prefix="faust")
+    if ing.faust_metrics:
+        setup_prometheus_sensors(app, registry=registry, name_prefix="faust")
+    else:
+        register_metrics_view(app, registry)
     metrics = IngestMetrics(registry)
+    replay = ReplayStore(app, settings.kafka.partitions)
     mempool = MempoolStore(
         app,
         Caps(settings.mempool.max_txs, settings.mempool.max_bytes, settings.mempool.max_age_ms),
         settings.kafka.partitions,
+        replay,
     )
-    replay = ReplayStore(app, settings.kafka.partitions)
     adm = settings.admission
     admission = Admission(
         genesis,

@@ -80,6 +80,9 @@ class IngestSettings(BaseModel):
     """Records per admission batch (stream.take)."""
     batch_within_ms: int = Field(default=50, ge=1, le=10_000)
     """Longest wait to fill a batch."""
+    faust_metrics: bool = False
+    """Also install Faust's Prometheus sensor (per-event stage metrics at /metrics). Off by
+    default: it measured ~40% of agent throughput (docs/perf/admission.md)."""
     audit_file: str = "audit.jsonl"
     """Audit log of rejections (JSON lines), relative to data_dir; "" logs to stderr only."""
 

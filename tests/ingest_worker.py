@@ -127,10 +127,14 @@ class Worker:
         names += [self.topic(topics.dlq_topic(t)) for t in topics.AI_TOPICS]
         await create_topics(self.bootstrap, names, partitions)
 
-    def start(self) -> None:
+    def start(self, profile_to: Path | None = None) -> None:
+        """Start the worker; with `profile_to`, under cProfile (stats written on SIGTERM)."""
+        cmd = [str(FAUST), "-A", "cybermesh.app", "worker", "-l", "info"]
+        if profile_to is not None:
+            cmd = [sys.executable, "-m", "cProfile", "-o", str(profile_to), *cmd]
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [str(FAUST), "-A", "cybermesh.app", "worker", "-l", "info"],
+                cmd,
                 cwd=ROOT,
                 env=self.env,
                 stdout=log,
@@ -170,6 +174,30 @@ class Worker:
             await asyncio.sleep(0.2)
             state = self.mempool()
         return state
+
+    async def wait_committed(self, timeout_s: float = 30.0) -> None:
+        """Wait until the worker's group committed the end offset of every ai.* partition."""
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap)
+        await admin.start()
+        await consumer.start()
+        try:
+            deadline = time.monotonic() + timeout_s
+            while time.monotonic() < deadline:
+                committed = await admin.list_consumer_group_offsets(f"cybermesh-{self.tag}")
+                ours = {
+                    tp: meta.offset
+                    for tp, meta in committed.items()
+                    if tp.topic in {self.topic(t) for t in topics.AI_TOPICS}
+                }
+                ends = await consumer.end_offsets(list(ours)) if ours else {}
+                if len(ours) == len(topics.AI_TOPICS) and all(ours[tp] >= ends[tp] for tp in ours):
+                    return
+                await asyncio.sleep(0.5)
+            raise TimeoutError("offsets not committed")
+        finally:
+            await consumer.stop()
+            await admin.close()
 
     def tail(self, n: int = 3000) -> str:
         try:

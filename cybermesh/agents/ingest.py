@@ -6,9 +6,9 @@ Rules:
    strictly, so malformed bytes are rejected with a reason and can never crash the agent.
 2. Records are processed in batches (`stream.take(batch_size, within=...)`), in offset order,
    with one clock reading per batch.
-3. For an admitted record: its (producer, nonce) entry goes to the replay table, then the
-   record to the mempool (index + table). If the mempool refuses it (full of better txs),
-   it goes to the DLQ with reason `mempool_full`.
+3. An admitted record goes to the mempool (index + one table write, its replay entry inside
+   the record). If the mempool refuses it (full of better txs), it goes to the DLQ with
+   reason `mempool_full` (its replay entry is kept in the replay table).
 4. A rejected record goes to the DLQ byte for byte, is counted by reason and written to the
    audit log (no payloads or keys).
 5. About once a second (driven by batches), expired replay/dedupe entries and mempool entries
@@ -113,12 +113,10 @@ class Ingest:
         return decisions
 
     def _insert(self, d: Admitted, now: int) -> bool:
-        self.replay.put(d.replay_key, d.expires_ms, d.tx_hash)
-        added, _refused, evicted = self.mempool.put(
-            Entry(d.tx_hash, d.kind, d.raw, d.score, d.ts, now)
-        )
+        entry = Entry(d.tx_hash, d.kind, d.raw, d.score, d.ts, now, d.replay_key, d.expires_ms)
+        added, _refused, evicted = self.mempool.put(entry, now)
         if evicted:
-            self.metrics.evictions.inc(len(evicted))
+            self.metrics.evictions.inc(evicted)
         return added
 
     async def _reject(
@@ -135,8 +133,8 @@ class Ingest:
         self.replay.expire(now)
         expired = self.mempool.expire(now)
         if expired:
-            self.metrics.expired.inc(len(expired))
-        self.mempool.flush()
+            self.metrics.expired.inc(expired)
+        self.mempool.flush(now)
 
 
 def register_agents(

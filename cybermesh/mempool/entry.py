@@ -42,6 +42,11 @@ class Entry:
     """The message's ts (ms)."""
     admitted_ms: int
     """Local clock at admission; the age cap counts from here."""
+    replay_key: bytes = b""
+    """Admission's (producer_id, nonce) key; stored with the record so the replay cache can
+    be rebuilt from the mempool (one table write per admitted tx)."""
+    replay_expires_ms: int = 0
+    """Until when the replay key and the tx hash stay refused by admission."""
 
     @property
     def size(self) -> int:
@@ -62,6 +67,8 @@ def encode_entry(entry: Entry) -> bytes:
         admitted_ms=entry.admitted_ms,
         ts=entry.ts,
         score=entry.score,
+        replay_key=entry.replay_key,
+        replay_expires_ms=entry.replay_expires_ms,
     )
     return record.SerializeToString(deterministic=True)
 
@@ -75,4 +82,13 @@ def decode_entry(tx_hash: bytes, record: bytes) -> Entry:
         raise ValueError(f"mempool record {tx_hash.hex()}: {exc}") from None
     if msg.schema_version != RECORD_VERSION:
         raise ValueError(f"mempool record {tx_hash.hex()}: version {msg.schema_version}")
-    return Entry(tx_hash, msg.tx.kind, msg.tx.raw, msg.score, msg.ts, msg.admitted_ms)
+    return Entry(
+        tx_hash,
+        msg.tx.kind,
+        msg.tx.raw,
+        msg.score,
+        msg.ts,
+        msg.admitted_ms,
+        msg.replay_key,
+        msg.replay_expires_ms,
+    )

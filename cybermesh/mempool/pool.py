@@ -52,8 +52,8 @@ class AddResult:
     added: bool
     refused: str
     """"" when added, else `duplicate`, `too_large` or `full` (rule 2)."""
-    evicted: tuple[bytes, ...] = ()
-    """Tx hashes evicted to make room, worst first."""
+    evicted: tuple[Entry, ...] = ()
+    """Entries evicted to make room, worst first."""
 
 
 class Mempool:
@@ -94,43 +94,43 @@ class Mempool:
         key = priority_key(entry)
         count_over = len(self._by_hash) + 1 - self.caps.max_txs
         bytes_over = self._bytes + entry.size - self.caps.max_bytes
-        victims: list[bytes] = []
+        victims: list[Entry] = []
         i = len(self._order)
         while count_over > 0 or bytes_over > 0:
             i -= 1
             if i < 0 or self._order[i] <= key:
                 return AddResult(False, "full")
             victim = self._by_hash[self._order[i][3]]
-            victims.append(victim.tx_hash)
+            victims.append(victim)
             count_over -= 1
             bytes_over -= victim.size
-        for tx_hash in victims:
-            self._drop(tx_hash)
+        for victim in victims:
+            self._drop(victim.tx_hash)
         self._by_hash[entry.tx_hash] = entry
         bisect.insort(self._order, key)
         heapq.heappush(self._ages, (entry.admitted_ms, entry.tx_hash))
         self._bytes += entry.size
         return AddResult(True, "", tuple(victims))
 
-    def remove(self, tx_hashes: Iterable[bytes]) -> tuple[bytes, ...]:
-        """Drop the given transactions (rule 4); returns those that were present, sorted."""
-        gone = sorted({h for h in tx_hashes if h in self._by_hash})
-        for tx_hash in gone:
-            self._drop(tx_hash)
+    def remove(self, tx_hashes: Iterable[bytes]) -> tuple[Entry, ...]:
+        """Drop the given transactions (rule 4); returns those that were present, by hash."""
+        gone = [self._by_hash[h] for h in sorted(set(tx_hashes)) if h in self._by_hash]
+        for entry in gone:
+            self._drop(entry.tx_hash)
         return tuple(gone)
 
-    def expire(self, now_ms: int) -> tuple[bytes, ...]:
-        """Drop entries older than the age cap (rule 3); returns them, sorted."""
+    def expire(self, now_ms: int) -> tuple[Entry, ...]:
+        """Drop entries older than the age cap (rule 3); returns them, by hash."""
         deadline = now_ms - self.caps.max_age_ms
-        gone: list[bytes] = []
+        gone: list[Entry] = []
         ages = self._ages
         while ages and ages[0][0] <= deadline:
             admitted_ms, tx_hash = heapq.heappop(ages)
             entry = self._by_hash.get(tx_hash)
             if entry is not None and entry.admitted_ms == admitted_ms:
                 self._drop(tx_hash)
-                gone.append(tx_hash)
-        return tuple(sorted(gone))
+                gone.append(entry)
+        return tuple(sorted(gone, key=lambda e: e.tx_hash))
 
     def select(self, limits: Limits) -> tuple[Entry, ...]:
         """The block builder's pick (rule 5)."""

@@ -4,10 +4,12 @@ Rules:
 1. The tables are the durable record; the in-memory indexes (a `Mempool` for select() and two
    `MemoryWindow`s for admission) are rebuilt from them when table recovery completes, and are
    mirrored into them on every change.
-2. Mempool table: key = tx hash (32 bytes), value = MempoolEntry record (cybermesh.mempool).
+2. Mempool table: key = tx hash (32 bytes), value = MempoolEntry record (cybermesh.mempool),
+   which also carries the tx's replay key and replay expiry.
 3. Replay table: key = replay_key(producer_id, nonce), value = 8-byte big-endian expiry (ms)
-   followed by the tx hash (32 bytes). One record feeds both the replay cache and the dedupe
-   set (the tx hash expires with its nonce).
+   followed by the tx hash (32 bytes). It holds only the replay entries of txs that are *not*
+   in the mempool table (evicted, committed, refused): so an admitted tx costs one table write.
+   Replay cache and dedupe set = replay table entries + mempool records, until expiry.
 4. Tables may be written only from inside stream processing (Faust's rule: the changelog
    partition is the current event's). Deletions requested elsewhere (committed txs) are
    applied to the index at once and queued for the table, then flushed by the next batch.
@@ -47,37 +49,88 @@ def _table(app: faust.App, name: str, partitions: int, help_: str) -> Any:
     )
 
 
+class ReplayStore:
+    """The replay table and the replay/dedupe windows (rules 1, 3)."""
+
+    def __init__(self, app: faust.App, partitions: int) -> None:
+        self.table = _table(app, "replay", partitions, "(producer, nonce) -> expiry, tx hash")
+        self.replay = MemoryWindow()
+        self.seen = MemoryWindow()
+        self._persisted: set[bytes] = set()
+
+    def rebuild(self, entries: Iterable[Entry]) -> None:
+        """Rebuild both windows from the replay table and the mempool's entries (rule 3)."""
+        replay, seen, persisted = MemoryWindow(), MemoryWindow(), set()
+        for key, value in self.table.items():
+            if value and len(value) == 40:
+                expires_ms = int.from_bytes(value[:8], "big")
+                replay.remember(bytes(key), expires_ms)
+                seen.remember(bytes(value[8:]), expires_ms)
+                persisted.add(bytes(key))
+        for e in entries:
+            if e.replay_key:
+                replay.remember(e.replay_key, e.replay_expires_ms)
+                seen.remember(e.tx_hash, e.replay_expires_ms)
+        self.replay, self.seen, self._persisted = replay, seen, persisted
+
+    def persist(self, key: bytes, expires_ms: int, tx_hash: bytes, now_ms: int) -> None:
+        """Keep a replay entry whose tx leaves (or never enters) the mempool table.
+
+        NOTE: in stream context only; admission has already put it in the windows.
+        """
+        if key and expires_ms > now_ms:
+            self.table[key] = expires_ms.to_bytes(8, "big") + tx_hash
+            self._persisted.add(key)
+
+    def expire(self, now_ms: int) -> int:
+        """Forget expired entries in the windows and the table. In stream context only."""
+        self.seen.expire(now_ms)
+        gone = self.replay.expire(now_ms)
+        for key in gone:
+            if key in self._persisted:
+                self._persisted.discard(key)
+                self.table.pop(key, None)
+        return len(gone)
+
+
 class MempoolStore:
     """The mempool table and its priority index (rules 1, 2, 4)."""
 
-    def __init__(self, app: faust.App, caps: Caps, partitions: int) -> None:
+    def __init__(self, app: faust.App, caps: Caps, partitions: int, replay: ReplayStore) -> None:
         self.table = _table(app, "mempool", partitions, "tx hash -> MempoolEntry record")
+        self.replay = replay
         self.pool = Mempool(caps)
         self.ready = False
-        self._pending_deletes: set[bytes] = set()
+        self._pending: dict[bytes, Entry] = {}
         self.table.on_recover(self.rebuild)
 
     async def rebuild(self) -> None:
-        """Rebuild the index from the table (table recovery callback, rule 1)."""
+        """Rebuild the index and the replay windows from the tables (recovery callback).
+
+        NOTE: Faust calls it after the changelogs of all tables are restored.
+        """
         entries = [decode_entry(bytes(k), bytes(v)) for k, v in self.table.items() if v]
         self.pool = Mempool(self.pool.caps, entries)
+        self.replay.rebuild(entries)
         self.ready = True
 
-    def put(self, entry: Entry) -> tuple[bool, str, tuple[bytes, ...]]:
-        """Add to the index and the table; (added, refused, evicted). In stream context only."""
+    def put(self, entry: Entry, now_ms: int) -> tuple[bool, str, int]:
+        """Add to index and table; (added, refused, evicted count). In stream context only."""
         result = self.pool.add(entry)
         if result.added:
             self.table[entry.tx_hash] = encode_entry(entry)
-            for tx_hash in result.evicted:
-                self.table.pop(tx_hash, None)
-        return result.added, result.refused, result.evicted
+        else:
+            self._leave(entry, now_ms, in_table=False)
+        for victim in result.evicted:
+            self._leave(victim, now_ms, in_table=True)
+        return result.added, result.refused, len(result.evicted)
 
-    def expire(self, now_ms: int) -> tuple[bytes, ...]:
+    def expire(self, now_ms: int) -> int:
         """Apply the age cap to index and table. In stream context only."""
         gone = self.pool.expire(now_ms)
-        for tx_hash in gone:
-            self.table.pop(tx_hash, None)
-        return gone
+        for entry in gone:
+            self._leave(entry, now_ms, in_table=True)
+        return len(gone)
 
     def remove_committed(self, tx_hashes: Iterable[bytes]) -> tuple[bytes, ...]:
         """Drop committed txs from the index now and from the table at the next flush (rule 4).
@@ -85,49 +138,17 @@ class MempoolStore:
         NOTE: call after the block holding them is committed.
         """
         gone = self.pool.remove(tx_hashes)
-        self._pending_deletes.update(gone)
-        return gone
+        self._pending.update((e.tx_hash, e) for e in gone)
+        return tuple(e.tx_hash for e in gone)
 
-    def flush(self) -> None:
+    def flush(self, now_ms: int) -> None:
         """Apply queued table deletions. In stream context only."""
-        pending, self._pending_deletes = self._pending_deletes, set()
+        pending, self._pending = self._pending, {}
         for tx_hash in sorted(pending):
             if tx_hash not in self.pool:
-                self.table.pop(tx_hash, None)
+                self._leave(pending[tx_hash], now_ms, in_table=True)
 
-
-class ReplayStore:
-    """The replay table and the replay/dedupe windows it feeds (rules 1, 3)."""
-
-    def __init__(self, app: faust.App, partitions: int) -> None:
-        self.table = _table(app, "replay", partitions, "(producer, nonce) -> expiry, tx hash")
-        self.replay = MemoryWindow()
-        self.seen = MemoryWindow()
-        self.ready = False
-        self.table.on_recover(self.rebuild)
-
-    async def rebuild(self) -> None:
-        """Rebuild both windows from the table (table recovery callback, rule 1)."""
-        replay, seen = MemoryWindow(), MemoryWindow()
-        for key, value in self.table.items():
-            if value and len(value) == 40:
-                expires_ms = int.from_bytes(value[:8], "big")
-                replay.remember(bytes(key), expires_ms)
-                seen.remember(bytes(value[8:]), expires_ms)
-        self.replay, self.seen = replay, seen
-        self.ready = True
-
-    def put(self, key: bytes, expires_ms: int, tx_hash: bytes) -> None:
-        """Persist one admitted message's replay/dedupe entry. In stream context only.
-
-        NOTE: admission has already remembered it in the windows.
-        """
-        self.table[key] = expires_ms.to_bytes(8, "big") + tx_hash
-
-    def expire(self, now_ms: int) -> int:
-        """Forget expired entries in the windows and the table. In stream context only."""
-        self.seen.expire(now_ms)
-        gone = self.replay.expire(now_ms)
-        for key in gone:
-            self.table.pop(key, None)
-        return len(gone)
+    def _leave(self, entry: Entry, now_ms: int, *, in_table: bool) -> None:
+        self.replay.persist(entry.replay_key, entry.replay_expires_ms, entry.tx_hash, now_ms)
+        if in_table:
+            self.table.pop(entry.tx_hash, None)

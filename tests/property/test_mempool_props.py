@@ -56,8 +56,10 @@ def test_caps_and_eviction_order(cap: Caps, sequence: list[tuple[str, object]]) 
             result = pool.add(arg)
             if result.added:
                 key = priority_key(arg)
-                victims = [e for e in before if e.tx_hash in set(result.evicted)]
-                kept = [e for e in before if e.tx_hash not in set(result.evicted)]
+                evicted = {e.tx_hash for e in result.evicted}
+                victims = [e for e in before if e.tx_hash in evicted]
+                assert victims == sorted(result.evicted, key=priority_key)
+                kept = [e for e in before if e.tx_hash not in evicted]
                 assert all(priority_key(v) > key for v in victims)
                 if victims:
                     worst_kept = max((priority_key(e) for e in kept), default=None)

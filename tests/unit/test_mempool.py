@@ -44,7 +44,7 @@ def test_priority_is_class_then_score_then_older_ts_then_hash() -> None:
 def test_a_full_pool_evicts_the_worst_for_a_better_entry() -> None:
     pool = Mempool(Caps(2, 10**6, 60_000), [make_entry(1, score=5), make_entry(2, score=9)])
     result = pool.add(make_entry(3, score=7))
-    assert result.added and result.evicted == (make_entry(1, score=5).tx_hash,)
+    assert result.added and result.evicted == (make_entry(1, score=5),)
     assert len(pool) == 2
 
 
@@ -71,14 +71,14 @@ def test_refusals() -> None:
 def test_expire_drops_entries_at_the_age_cap() -> None:
     pool = Mempool(BIG, [make_entry(1, admitted_ms=0), make_entry(2, admitted_ms=500)])
     assert pool.expire(59_999) == ()
-    assert pool.expire(60_000) == (make_entry(1).tx_hash,)
+    assert pool.expire(60_000) == (make_entry(1),)
     assert len(pool) == 1
 
 
 def test_remove_committed_ignores_unknown_hashes() -> None:
     a, b = make_entry(1), make_entry(2)
     pool = Mempool(BIG, [a, b])
-    assert pool.remove([a.tx_hash, b"\x00" * 32]) == (a.tx_hash,)
+    assert pool.remove([a.tx_hash, b"\x00" * 32]) == (a,)
     assert a.tx_hash not in pool and b.tx_hash in pool
     assert pool.total_bytes == b.size
 
@@ -94,4 +94,5 @@ def test_select_skips_what_does_not_fit_and_stops_at_max_txs() -> None:
 
 def test_record_round_trip() -> None:
     e = make_entry(7, kind=EVIDENCE, score=3, ts=123, admitted_ms=456)
+    e = Entry(e.tx_hash, e.kind, e.raw, e.score, e.ts, e.admitted_ms, b"det-1\x00" + bytes(8), 99)
     assert decode_entry(e.tx_hash, encode_entry(e)) == e

@@ -25,13 +25,13 @@ _sym_db = _symbol_database.Default()
 from cybermesh.proto.v1 import block_pb2 as cybermesh_dot_v1_dot_block__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x63ybermesh/v1/mempool.proto\x12\x0c\x63ybermesh.v1\x1a\x18\x63ybermesh/v1/block.proto\"t\n\x0cMempoolEntry\x12\x16\n\x0eschema_version\x18\x01 \x01(\r\x12\x1c\n\x02tx\x18\x02 \x01(\x0b\x32\x10.cybermesh.v1.Tx\x12\x13\n\x0b\x61\x64mitted_ms\x18\x03 \x01(\x03\x12\n\n\x02ts\x18\x04 \x01(\x03\x12\r\n\x05score\x18\x05 \x01(\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x63ybermesh/v1/mempool.proto\x12\x0c\x63ybermesh.v1\x1a\x18\x63ybermesh/v1/block.proto\"\xa3\x01\n\x0cMempoolEntry\x12\x16\n\x0eschema_version\x18\x01 \x01(\r\x12\x1c\n\x02tx\x18\x02 \x01(\x0b\x32\x10.cybermesh.v1.Tx\x12\x13\n\x0b\x61\x64mitted_ms\x18\x03 \x01(\x03\x12\n\n\x02ts\x18\x04 \x01(\x03\x12\r\n\x05score\x18\x05 \x01(\x04\x12\x12\n\nreplay_key\x18\x06 \x01(\x0c\x12\x19\n\x11replay_expires_ms\x18\x07 \x01(\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'cybermesh.v1.mempool_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_MEMPOOLENTRY']._serialized_start=70
-  _globals['_MEMPOOLENTRY']._serialized_end=186
+  _globals['_MEMPOOLENTRY']._serialized_start=71
+  _globals['_MEMPOOLENTRY']._serialized_end=234
 # @@protoc_insertion_point(module_scope)

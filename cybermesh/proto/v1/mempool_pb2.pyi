@@ -28,6 +28,8 @@ class MempoolEntry(_message.Message):
     ADMITTED_MS_FIELD_NUMBER: _builtins.int
     TS_FIELD_NUMBER: _builtins.int
     SCORE_FIELD_NUMBER: _builtins.int
+    REPLAY_KEY_FIELD_NUMBER: _builtins.int
+    REPLAY_EXPIRES_MS_FIELD_NUMBER: _builtins.int
     schema_version: _builtins.int
     admitted_ms: _builtins.int
     """local clock at admission (age cap)"""
@@ -35,6 +37,10 @@ class MempoolEntry(_message.Message):
     """the message's ts (priority tie-break)"""
     score: _builtins.int
     """severity x confidence for anomalies, 0 otherwise (priority)"""
+    replay_key: _builtins.bytes
+    """admission's (producer_id, nonce) key of the tx"""
+    replay_expires_ms: _builtins.int
+    """until when that key (and the tx hash) must stay refused"""
     @_builtins.property
     def tx(self) -> _block_pb2.Tx:
         """kind + the producer's record, byte for byte as admitted"""
@@ -47,10 +53,12 @@ class MempoolEntry(_message.Message):
         admitted_ms: _builtins.int = ...,
         ts: _builtins.int = ...,
         score: _builtins.int = ...,
+        replay_key: _builtins.bytes = ...,
+        replay_expires_ms: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["tx", b"tx"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["admitted_ms", b"admitted_ms", "schema_version", b"schema_version", "score", b"score", "ts", b"ts", "tx", b"tx"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["admitted_ms", b"admitted_ms", "replay_expires_ms", b"replay_expires_ms", "replay_key", b"replay_key", "schema_version", b"schema_version", "score", b"score", "ts", b"ts", "tx", b"tx"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
