@@ -4,7 +4,8 @@
     CYBERMESH_KAFKA_BOOTSTRAP=127.0.0.1:39092 .venv/bin/python bench/admission.py agent [--n 30000]
     .venv/bin/python bench/admission.py profile [--n 20000]     # cProfile of the core, top 15
 
-Prints one JSON object per run. Targets: core >= 15,000 msg/s on one core, agent >= 5,000
+Prints one JSON object per run. `agent` also measures a no-op Faust agent over the same
+backlog (`faust_noop_msg_per_s`): Faust's own consumption ceiling on the machine at that time. Targets: core >= 15,000 msg/s on one core, agent >= 5,000
 msg/s end to end (one worker, one partition, backlog pre-produced).
 """
 
@@ -159,6 +160,39 @@ def run_agent(n: int, bootstrap: str, profile_to: Path | None = None) -> dict[st
     return asyncio.run(main())
 
 
+def run_noop(n: int, bootstrap: str) -> int | None:
+    """msg/s of a no-op Faust agent over a backlog of n records (Faust's own ceiling)."""
+    import subprocess
+    import uuid
+
+    from tests.ingest_worker import FAUST, create_topics, produce
+
+    tag = uuid.uuid4().hex[:8]
+    topic = f"bench-noop-{tag}"
+    asyncio.run(create_topics(bootstrap, [topic]))
+    asyncio.run(produce(bootstrap, [(topic, os.urandom(450)) for _ in range(n)]))
+    env = dict(
+        os.environ,
+        NOOP_N=str(n),
+        NOOP_TAG=tag,
+        NOOP_TOPIC=topic,
+        CYBERMESH_KAFKA_BOOTSTRAP=bootstrap,
+        PYTHONPATH=str(Path(__file__).resolve().parent),
+    )
+    out = subprocess.run(
+        [str(FAUST), "-A", "faust_noop", "worker", "-l", "warn"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=Path(__file__).resolve().parent,
+    )
+    for line in (out.stdout + out.stderr).splitlines():
+        if "NOOP_RATE" in line:
+            return int(line.split("NOOP_RATE")[1].split()[0])
+    return None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("what", choices=["core", "agent", "profile"])
@@ -176,7 +210,9 @@ def main() -> None:
         run_profile(args.n or 20_000)
     else:
         bootstrap = os.environ.get("CYBERMESH_KAFKA_BOOTSTRAP", "127.0.0.1:39092")
-        print(json.dumps(run_agent(args.n or 30_000, bootstrap, args.profile_to)))
+        result = run_agent(args.n or 30_000, bootstrap, args.profile_to)
+        result["faust_noop_msg_per_s"] = run_noop(args.n or 30_000, bootstrap)
+        print(json.dumps(result))
 
 
 if __name__ == "__main__":

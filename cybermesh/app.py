@@ -73,6 +73,9 @@ def create_app(
         # a restarted worker rejoins its group only after the dead member's session expires
         broker_session_timeout=10.0,
         broker_heartbeat_interval=1.0,
+        # batch the changelog and DLQ records (linger 0 sent ~2 records per request)
+        producer_linger_ms=10,
+        producer_max_batch_size=256 * 1024,
     )
     registry = CollectorRegistry()
     if ing.faust_metrics:
