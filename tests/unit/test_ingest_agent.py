@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from cybermesh.admission import replay_key
 from cybermesh.app import create_app
 from cybermesh.config import load_settings
 from cybermesh.wire import topics
@@ -64,3 +66,39 @@ async def test_valid_records_enter_the_mempool_and_bad_ones_go_to_the_dlq(app: A
         "cybermesh_rejected_total", {"topic": topics.ANOMALIES, "reason": "duplicate"}
     )
     assert (admitted, dup) == (1.0, 1.0)
+
+
+@pytest.fixture
+async def small_app(tmp_path: Path) -> AsyncIterator[Any]:
+    settings = load_settings(data_dir=tmp_path, ingest={"audit_file": ""}, mempool={"max_txs": 1})
+    app = create_app(settings, make_genesis(), store="memory://")
+    app.finalize()
+    yield app
+    consumer = app.__dict__.get("_consumer")
+    thread = getattr(consumer, "_thread", None) if consumer is not None else None
+    if thread is not None and not thread.thread_loop.is_closed():
+        thread.thread_loop.close()
+
+
+async def test_refused_and_evicted_txs_keep_their_replay_entry(small_app: Any) -> None:
+    node = small_app.cybermesh
+    now = node.ingest.clock_ms()
+    dlqs = {t: FakeDlq() for t in topics.AI_TOPICS}
+    node.ingest.dlqs = dlqs
+    mid = valid(topics.ANOMALIES, nonce=1, ts=now, severity=5)
+    low = valid(topics.ANOMALIES, nonce=2, ts=now, severity=1)
+    high = valid(topics.ANOMALIES, nonce=3, ts=now, severity=9)
+    async with node.agents[topics.ANOMALIES].test_context() as ctx:
+        for raw in (mid, low, high):
+            await ctx.put(raw)
+    assert [e.raw for e in node.mempool.pool.entries()] == [high]
+    assert [h["reject-reason"] for _, h in dlqs[topics.ANOMALIES].sent] == [b"mempool_full"]
+    # nonce 2 (refused) and nonce 1 (evicted) live in the replay table; nonce 3 in its record
+    replay_keys = sorted(bytes(k) for k in node.replay.table.keys())
+    assert replay_keys == [replay_key("det-1", 1), replay_key("det-1", 2)]
+    # a rebuild from the tables restores the whole replay cache and dedupe set
+    await node.mempool.rebuild()
+    for n in (1, 2, 3):
+        assert node.replay.replay.is_seen(replay_key("det-1", n), now)
+    assert node.replay.seen.is_seen(hashlib.sha256(low).digest(), now)
+    assert [e.raw for e in node.mempool.pool.entries()] == [high]
