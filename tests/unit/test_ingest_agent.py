@@ -94,7 +94,7 @@ async def test_refused_and_evicted_txs_keep_their_replay_entry(small_app: Any) -
     assert [e.raw for e in node.mempool.pool.entries()] == [high]
     assert [h["reject-reason"] for _, h in dlqs[topics.ANOMALIES].sent] == [b"mempool_full"]
     # nonce 2 (refused) and nonce 1 (evicted) live in the replay table; nonce 3 in its record
-    replay_keys = sorted(bytes(k) for k in node.replay.table.keys())
+    replay_keys = sorted(bytes(k) for k in node.replay.table)
     assert replay_keys == [replay_key("det-1", 1), replay_key("det-1", 2)]
     # a rebuild from the tables restores the whole replay cache and dedupe set
     await node.mempool.rebuild()
