@@ -19,6 +19,7 @@ app = faust.App(
     autodiscover=False,
     consumer_auto_offset_reset="earliest",
     stream_buffer_maxsize=4096,
+    consumer_max_fetch_size=16 * 1024 * 1024,  # as cybermesh/app.py
 )
 source = app.topic(
     os.environ.get("NOOP_TOPIC", "none"),

@@ -76,6 +76,9 @@ def create_app(
         # batch the changelog and DLQ records (linger 0 sent ~2 records per request)
         producer_linger_ms=10,
         producer_max_batch_size=256 * 1024,
+        # Faust's default 1 MiB per-partition fetch capped a no-op agent at ~1.4k msg/s here;
+        # 16 MiB let it read ~11k msg/s (docs/perf/admission.md)
+        consumer_max_fetch_size=16 * 1024 * 1024,
     )
     registry = CollectorRegistry()
     if ing.faust_metrics:
@@ -113,6 +116,7 @@ def create_app(
         validator_id=settings.validator_id,
         metrics=metrics,
         audit=audit_logger(audit_path),
+        verify_threads=ing.verify_threads,
     )
     agents = register_agents(
         app,

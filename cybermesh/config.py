@@ -80,6 +80,8 @@ class IngestSettings(BaseModel):
     """Records per admission batch (stream.take)."""
     batch_within_ms: int = Field(default=50, ge=1, le=10_000)
     """Longest wait to fill a batch."""
+    verify_threads: int = Field(default=2, ge=0, le=64)
+    """Threads that verify a batch's Ed25519 signatures beside the event loop (0 = inline)."""
     faust_metrics: bool = False
     """Also install Faust's Prometheus sensor (per-event stage metrics at /metrics). Off by
     default: it measured ~40% of agent throughput (docs/perf/admission.md)."""

@@ -7,18 +7,22 @@ checks and their order, and docs/ADMISSION.md for the reason codes.
 from cybermesh.admission.core import (
     Admission,
     Admitted,
+    Candidate,
     Decision,
     Rejected,
     Rules,
     State,
     replay_key,
     rules_for,
+    verify_candidate,
+    verify_candidates,
 )
 from cybermesh.admission.reasons import Reason
 
 __all__ = [
     "Admission",
     "Admitted",
+    "Candidate",
     "Decision",
     "Reason",
     "Rejected",
@@ -26,4 +30,6 @@ __all__ = [
     "State",
     "replay_key",
     "rules_for",
+    "verify_candidate",
+    "verify_candidates",
 ]

@@ -26,12 +26,15 @@ Rules about state:
 - The exact same bytes again are `duplicate` (a redelivery); other bytes reusing a nonce are
   `replay`. That is why dedupe (10) runs before the replay cache (11).
 - `admit` never raises on any `raw`: every record gets a decision.
+- `admit` = `precheck` (checks 1-9, stateless) + `finish` (checks 10-13 in record order, given
+  the verify result). A batch may verify its candidates elsewhere (threads) in between; the
+  decisions are the same (unit test `test_precheck_verify_finish_equals_admit_in_turn`).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, MutableMapping
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -123,6 +126,32 @@ class Rejected:
 Decision = Admitted | Rejected
 
 
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A record that passed checks 1-9, with what checks 10-13 need."""
+
+    topic: str
+    raw: bytes
+    tx_hash: bytes
+    producer_id: str
+    nonce: int
+    ts: int
+    score: int
+    pubkey: bytes
+    signature: bytes
+    signing_bytes: bytes
+
+
+def verify_candidate(c: Candidate) -> bool:
+    """Check 13: Ed25519 over the candidate's signing bytes. Pure; safe in another thread."""
+    return _verify(c.pubkey, c.signing_bytes, c.signature)
+
+
+def verify_candidates(cs: Sequence[Candidate]) -> list[bool]:
+    """verify_candidate for each (libsodium releases the GIL: run chunks in threads)."""
+    return [_verify(c.pubkey, c.signing_bytes, c.signature) for c in cs]
+
+
 def replay_key(producer_id: str, nonce: int) -> bytes:
     """The replay-cache key of (producer_id, nonce): utf-8 id, NUL, 8-byte big-endian nonce."""
     return producer_id.encode("utf-8") + b"\x00" + nonce.to_bytes(8, "big")
@@ -145,10 +174,10 @@ class Admission:
 
     def admit(self, topic: str, raw: bytes, now_ms: int, state: State) -> Decision:
         """The decision for one record; updates `state` only if admitted."""
-        try:
-            return self._admit(topic, bytes(raw), now_ms, state)
-        except Exception as exc:  # noqa: BLE001 - rule: admission never raises
-            return Rejected(topic, Reason.INTERNAL, repr(exc), _hash(raw), "")
+        checked = self.precheck(topic, raw, now_ms)
+        if isinstance(checked, Rejected):
+            return checked
+        return self.finish(checked, verify_candidate(checked), now_ms, state)
 
     def admit_batch(
         self, topic: str, raws: Iterable[bytes], now_ms: int, state: State
@@ -156,7 +185,27 @@ class Admission:
         """Decisions for records in order, as if `admit` ran on each in turn."""
         return [self.admit(topic, raw, now_ms, state) for raw in raws]
 
-    def _admit(self, topic: str, raw: bytes, now_ms: int, state: State) -> Decision:
+    def precheck(self, topic: str, raw: bytes, now_ms: int) -> Candidate | Rejected:
+        """Checks 1-9 (they read no state). Never raises.
+
+        NOTE: `admit` = precheck, then `finish` with the candidate's verify result. Batches
+        may verify candidates elsewhere (verify_candidate is a pure function) and then call
+        `finish` in record order: the decisions are the same as `admit` in turn.
+        """
+        try:
+            return self._precheck(topic, bytes(raw), now_ms)
+        except Exception as exc:  # noqa: BLE001 - rule: admission never raises
+            return Rejected(topic, Reason.INTERNAL, repr(exc), _hash(raw), "")
+
+    def finish(self, c: Candidate, verified: bool, now_ms: int, state: State) -> Decision:
+        """Checks 10-13 for a candidate whose signature check gave `verified`; updates state
+        only if admitted. Never raises."""
+        try:
+            return self._finish(c, verified, now_ms, state)
+        except Exception as exc:  # noqa: BLE001 - rule: admission never raises
+            return Rejected(c.topic, Reason.INTERNAL, repr(exc), c.tx_hash, c.producer_id)
+
+    def _precheck(self, topic: str, raw: bytes, now_ms: int) -> Candidate | Rejected:
         tx_hash = hashlib.sha256(raw).digest()
         cls = _CLASSES.get(topic)
         if cls is None:
@@ -169,45 +218,66 @@ class Admission:
         except DecodeError as exc:
             return Rejected(topic, Reason(exc.reason), exc.detail, tx_hash, "")
         producer_id = msg.producer_id
-        failure = schema.check_common(msg) or _check_kind(msg)
-        if failure:
-            return Rejected(topic, failure[0], failure[1], tx_hash, producer_id)
-        failure = self._check_origin(topic, msg, now_ms, tx_hash, state)
-        if failure:
-            return Rejected(topic, failure[0], failure[1], tx_hash, producer_id)
-        rules = self.rules
-        bucket = ratelimit.refill(
-            state.buckets.get(producer_id), now_ms, rules.rate_per_s, rules.burst
+        failure = (
+            schema.check_common(msg) or _check_kind(msg) or self._check_origin(topic, msg, now_ms)
         )
-        if not ratelimit.has_token(bucket):
-            return Rejected(topic, Reason.RATE_LIMITED, "token bucket empty", tx_hash, producer_id)
-        if not _verify(msg.pubkey, signing_bytes_of(topic, raw, msg), msg.signature):
-            return Rejected(
-                topic, Reason.BAD_SIGNATURE, "Ed25519 verify failed", tx_hash, producer_id
-            )
-        state.buckets[producer_id] = ratelimit.spend(bucket)
-        key = replay_key(producer_id, msg.nonce)
-        expires_ms = now_ms + 2 * rules.skew_ms
-        state.seen.remember(tx_hash, expires_ms)
-        state.replay.remember(key, expires_ms)
+        if failure:
+            return Rejected(topic, failure[0], failure[1], tx_hash, producer_id)
         score = msg.severity * msg.confidence if isinstance(msg, ai_pb2.Anomaly) else 0
-        return Admitted(
+        return Candidate(
             topic,
-            TX_KIND_BY_TOPIC[topic],
-            tx_hash,
             raw,
+            tx_hash,
             producer_id,
             msg.nonce,
             msg.ts,
             score,
+            msg.pubkey,
+            msg.signature,
+            signing_bytes_of(topic, raw, msg),
+        )
+
+    def _finish(self, c: Candidate, verified: bool, now_ms: int, state: State) -> Decision:
+        key = replay_key(c.producer_id, c.nonce)
+        if state.seen.is_seen(c.tx_hash, now_ms):
+            return Rejected(
+                c.topic, Reason.DUPLICATE, "tx hash already admitted", c.tx_hash, c.producer_id
+            )
+        if state.replay.is_seen(key, now_ms):
+            return Rejected(
+                c.topic, Reason.REPLAY, f"nonce {c.nonce} already used", c.tx_hash, c.producer_id
+            )
+        rules = self.rules
+        bucket = ratelimit.refill(
+            state.buckets.get(c.producer_id), now_ms, rules.rate_per_s, rules.burst
+        )
+        if not ratelimit.has_token(bucket):
+            return Rejected(
+                c.topic, Reason.RATE_LIMITED, "token bucket empty", c.tx_hash, c.producer_id
+            )
+        if not verified:
+            return Rejected(
+                c.topic, Reason.BAD_SIGNATURE, "Ed25519 verify failed", c.tx_hash, c.producer_id
+            )
+        state.buckets[c.producer_id] = ratelimit.spend(bucket)
+        expires_ms = now_ms + 2 * rules.skew_ms
+        state.seen.remember(c.tx_hash, expires_ms)
+        state.replay.remember(key, expires_ms)
+        return Admitted(
+            c.topic,
+            TX_KIND_BY_TOPIC[c.topic],
+            c.tx_hash,
+            c.raw,
+            c.producer_id,
+            c.nonce,
+            c.ts,
+            c.score,
             key,
             expires_ms,
         )
 
-    def _check_origin(
-        self, topic: str, msg: AiMessage, now_ms: int, tx_hash: bytes, state: State
-    ) -> schema.Failure:
-        """Checks 5-11: clock skew, registration, topic, key, dedupe, replay."""
+    def _check_origin(self, topic: str, msg: AiMessage, now_ms: int) -> schema.Failure:
+        """Checks 5-9: clock skew, registration, topic, key."""
         skew = self.rules.skew_ms
         if msg.ts < now_ms - skew:
             return (Reason.STALE, f"ts {msg.ts} < now {now_ms} - skew {skew}")
@@ -220,10 +290,6 @@ class Admission:
             return (Reason.PRODUCER_NOT_ALLOWED, f"producer may not publish to {topic}")
         if msg.pubkey != producer.pubkey:
             return (Reason.KEY_MISMATCH, "pubkey is not the producer's registered key")
-        if state.seen.is_seen(tx_hash, now_ms):
-            return (Reason.DUPLICATE, "tx hash already admitted")
-        if state.replay.is_seen(replay_key(msg.producer_id, msg.nonce), now_ms):
-            return (Reason.REPLAY, f"nonce {msg.nonce} already used")
         return None
 
 

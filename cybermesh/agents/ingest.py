@@ -4,8 +4,11 @@ rejected ones to `<topic>.dlq` unchanged with `reject-reason` and `validator-id`
 Rules:
 1. The Faust codec is raw bytes: every record reaches the admission core, which decodes it
    strictly, so malformed bytes are rejected with a reason and can never crash the agent.
-2. Records are processed in batches (`stream.take(batch_size, within=...)`), in offset order,
-   with one clock reading per batch.
+2. Records are processed in batches (`stream.take_events(batch_size, within=...)`), in
+   offset order, with one clock reading per batch. Checks 1-9 run on the event loop, the
+   Ed25519 verifications of the batch run in `verify_threads` worker threads (libsodium
+   releases the GIL) while the loop keeps consuming, then checks 10-13 run in record order:
+   the decisions equal `Admission.admit` on each record in turn.
 3. An admitted record goes to the mempool (index + one table write, its replay entry inside
    the record). If the mempool refuses it (full of better txs), it goes to the DLQ with
    reason `mempool_full` (its replay entry is kept in the replay table).
@@ -18,16 +21,26 @@ Rules:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import weakref
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import faust
 from faust.streams import _current_event
 
-from cybermesh.admission import Admission, Admitted, Decision, State
+from cybermesh.admission import (
+    Admission,
+    Admitted,
+    Candidate,
+    Decision,
+    Rejected,
+    State,
+    verify_candidates,
+)
 from cybermesh.admission.ratelimit import Bucket
 from cybermesh.agents.audit import rejection_line
 from cybermesh.agents.ingest_metrics import IngestMetrics
@@ -37,6 +50,8 @@ from cybermesh.wire.topics import AI_TOPICS, dlq_topic
 
 log = logging.getLogger(__name__)
 MAINTENANCE_EVERY_MS = 1000
+MIN_VERIFY_CHUNK = 32
+"""Fewer candidates per thread than this are verified inline (thread hand-off costs more)."""
 
 
 def wall_clock_ms() -> int:
@@ -58,6 +73,7 @@ class Ingest:
         metrics: IngestMetrics,
         audit: logging.Logger,
         clock_ms: Callable[[], int] = wall_clock_ms,
+        verify_threads: int = 0,
     ) -> None:
         self.admission = admission
         self.mempool = mempool
@@ -70,6 +86,12 @@ class Ingest:
         self.buckets: dict[str, Bucket] = {}
         self._next_maintenance = 0
         self._vid = validator_id.encode("utf-8")
+        self.verify_threads = verify_threads
+        self.verify_pool = (
+            ThreadPoolExecutor(verify_threads, thread_name_prefix="cybermesh-verify")
+            if verify_threads > 0
+            else None
+        )
 
     async def process(
         self, topic: str, raws: Sequence[bytes | None], events: Sequence[Any] = ()
@@ -87,7 +109,14 @@ class Ingest:
             self._maintain(now)
         records = [raw if raw is not None else b"" for raw in raws]
         state = State(replay=self.replay.replay, seen=self.replay.seen, buckets=self.buckets)
-        decisions = self.admission.admit_batch(topic, records, now, state)
+        adm = self.admission
+        checked = [adm.precheck(topic, raw, now) for raw in records]
+        candidates = [c for c in checked if isinstance(c, Candidate)]
+        verified = iter(await self._verify(candidates))
+        decisions: list[Decision] = [
+            c if isinstance(c, Rejected) else adm.finish(c, next(verified), now, state)
+            for c in checked
+        ]
         admitted = 0
         for i, (raw, decision) in enumerate(zip(records, decisions, strict=True)):
             if isinstance(decision, Admitted):
@@ -111,6 +140,22 @@ class Ingest:
         m.batch_records.observe(len(records))
         m.batch_seconds.observe(time.perf_counter() - started)
         return decisions
+
+    async def _verify(self, candidates: list[Candidate]) -> list[bool]:
+        """Signature checks of a batch, split across the verify threads when it pays."""
+        n = len(candidates)
+        if self.verify_pool is None or n < 2 * MIN_VERIFY_CHUNK:
+            return verify_candidates(candidates)
+        parts = min(self.verify_threads, n // MIN_VERIFY_CHUNK)
+        size = -(-n // parts)
+        loop = asyncio.get_running_loop()
+        chunks = await asyncio.gather(
+            *(
+                loop.run_in_executor(self.verify_pool, verify_candidates, candidates[i : i + size])
+                for i in range(0, n, size)
+            )
+        )
+        return [ok for chunk in chunks for ok in chunk]
 
     def _insert(self, d: Admitted, now: int) -> bool:
         entry = Entry(d.tx_hash, d.kind, d.raw, d.score, d.ts, now, d.replay_key, d.expires_ms)

@@ -6,7 +6,17 @@ import hashlib
 
 import pytest
 
-from cybermesh.admission import Admission, Admitted, Reason, Rejected, State, replay_key, rules_for
+from cybermesh.admission import (
+    Admission,
+    Admitted,
+    Candidate,
+    Reason,
+    Rejected,
+    State,
+    replay_key,
+    rules_for,
+    verify_candidates,
+)
 from cybermesh.proto.v1 import ai_pb2
 from cybermesh.wire import topics
 from cybermesh.wire.strict import encode
@@ -181,3 +191,40 @@ def test_admit_never_raises_on_non_bytes() -> None:
 def test_rules_need_a_cap_per_topic() -> None:
     with pytest.raises(ValueError, match="no size cap"):
         rules_for(SKEW, 1, 1, {A: 1})
+
+
+def test_precheck_verify_finish_equals_admit_in_turn() -> None:
+    # the agent's split path (checks 1-9, verify elsewhere, checks 10-13 in order)
+    forged = anomaly(nonce=3)
+    signed(A, forged)
+    forged.signature = bytes(64)
+    raws = [
+        valid(A, nonce=1),
+        valid(A, nonce=1),
+        encode(forged),
+        valid(A, nonce=3),
+        valid(A, nonce=1, severity=1),
+        b"junk",
+        valid(A, nonce=4),
+        valid(A, nonce=5),
+    ]
+    adm = make_admission(rate=1, burst=3)
+    s1, s2 = State(), State()
+    expected = [adm.admit(A, r, NOW, s1) for r in raws]
+    checked = [adm.precheck(A, r, NOW) for r in raws]
+    candidates = [c for c in checked if isinstance(c, Candidate)]
+    verified = iter(verify_candidates(candidates))
+    got = [
+        c if isinstance(c, Rejected) else adm.finish(c, next(verified), NOW, s2) for c in checked
+    ]
+    assert got == expected
+    assert [reason_of(d) for d in got] == [
+        "admitted",
+        "duplicate",
+        "bad_signature",
+        "admitted",
+        "replay",
+        "undecodable",
+        "admitted",
+        "rate_limited",
+    ]
