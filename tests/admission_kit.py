@@ -127,7 +127,7 @@ def _set(msg: Any, fields: dict[str, Any]) -> None:
 
 
 BUILDERS = {topics.ANOMALIES: anomaly, topics.EVIDENCE: evidence, topics.POLICY: policy}
-PRODUCER_KEY = {"det-1": 1, "ana-1": 2, "pol-1": 3, "all-1": 4}
+PRODUCER_KEY = {"det-1": 1, "ana-1": 2, "pol-1": 3, "all-1": 4, "burst-1": 5}
 
 
 def signed(topic: str, msg: Any, key_number: int | None = None) -> bytes:

@@ -6,10 +6,6 @@ checks and their order, and docs/ADMISSION.md for the reason codes.
 
 from cybermesh.admission.core import (
     Admission,
-    Admitted,
-    Candidate,
-    Decision,
-    Rejected,
     Rules,
     State,
     replay_key,
@@ -17,6 +13,7 @@ from cybermesh.admission.core import (
     verify_candidate,
     verify_candidates,
 )
+from cybermesh.admission.decision import Admitted, Candidate, Decision, Rejected
 from cybermesh.admission.reasons import Reason
 
 __all__ = [

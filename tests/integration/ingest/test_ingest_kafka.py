@@ -41,9 +41,6 @@ def genesis():  # type: ignore[no-untyped-def]
 def cases(now: int) -> tuple[list[tuple[str, bytes]], list[bytes], dict[bytes, str], list[bytes]]:
     """The records to produce in order, the valid ones, the expected reason of each invalid
     one (the duplicate is the first valid record again), and the burst."""
-    from tests import admission_kit
-
-    admission_kit.PRODUCER_KEY["burst-1"] = 5
     first = valid(A, nonce=1, ts=now)
     bad_sig = anomaly(nonce=2, ts=now)
     signed(A, bad_sig)
