@@ -80,8 +80,10 @@ class IngestSettings(BaseModel):
     """Records per admission batch (stream.take)."""
     batch_within_ms: int = Field(default=50, ge=1, le=10_000)
     """Longest wait to fill a batch."""
-    verify_threads: int = Field(default=2, ge=0, le=64)
-    """Threads that verify a batch's Ed25519 signatures beside the event loop (0 = inline)."""
+    verify_threads: int = Field(default=0, ge=0, le=64)
+    """Threads that verify a batch's Ed25519 signatures beside the event loop (0 = inline).
+    On the 2-core test box (broker on the same machine) 2 threads measured no gain: the
+    threads wait for the GIL between verifications (docs/perf/admission.md)."""
     faust_metrics: bool = False
     """Also install Faust's Prometheus sensor (per-event stage metrics at /metrics). Off by
     default: it measured ~40% of agent throughput (docs/perf/admission.md)."""
