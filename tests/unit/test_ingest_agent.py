@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from cybermesh.admission import replay_key
+from cybermesh.admission import Candidate, replay_key, verify_candidates
 from cybermesh.app import create_app
 from cybermesh.config import load_settings
 from cybermesh.wire import topics
@@ -102,3 +102,22 @@ async def test_refused_and_evicted_txs_keep_their_replay_entry(small_app: Any) -
         assert node.replay.replay.is_seen(replay_key("det-1", n), now)
     assert node.replay.seen.is_seen(hashlib.sha256(low).digest(), now)
     assert [e.raw for e in node.mempool.pool.entries()] == [high]
+
+
+async def test_threaded_verification_gives_the_inline_results(tmp_path: Path) -> None:
+    settings = load_settings(data_dir=tmp_path, ingest={"audit_file": "", "verify_threads": 2})
+    app = create_app(settings, make_genesis(), store="memory://")
+    ingest = app.cybermesh.ingest
+    now = ingest.clock_ms()
+    raws = [valid(topics.ANOMALIES, nonce=n, ts=now) for n in range(100)]
+    raws[7] = raws[7][:-1] + bytes([raws[7][-1] ^ 1])  # pubkey altered: key_mismatch
+    tampered = bytearray(raws[40])
+    tampered[-40] ^= 1  # inside the signature: bad signature
+    raws[40] = bytes(tampered)
+    checked = [ingest.admission.precheck(topics.ANOMALIES, r, now) for r in raws]
+    candidates = [c for c in checked if isinstance(c, Candidate)]
+    assert len(candidates) == 99
+    threaded = await ingest._verify(candidates)
+    assert threaded == verify_candidates(candidates)
+    assert threaded.count(False) == 1
+    ingest.verify_pool.shutdown()
