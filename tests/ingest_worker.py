@@ -4,6 +4,7 @@ integration tests and bench/admission.py. Topics are created with the aiokafka a
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import signal
@@ -17,7 +18,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from cybermesh.genesis import Genesis
@@ -53,13 +54,14 @@ async def create_topics(bootstrap: str, names: Iterable[str], partitions: int = 
 
 
 async def produce(bootstrap: str, records: Iterable[tuple[str, bytes]]) -> None:
-    """Send (topic, value) records in order and wait for every ack."""
+    """Send (topic, value) records in order (keyed by the record's hash, so they spread over
+    the partitions) and wait for every ack."""
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap, max_request_size=4 * 1024 * 1024, linger_ms=5
     )
     await producer.start()
     try:
-        futures = [await producer.send(t, v) for t, v in records]
+        futures = [await producer.send(t, v, key=hashlib.sha256(v).digest()) for t, v in records]
         await asyncio.gather(*futures)
     finally:
         await producer.stop()
@@ -117,12 +119,14 @@ class Worker:
         for name, value in settings.items():
             self.env["CYBERMESH_" + name.upper()] = str(value)
         self.proc: subprocess.Popen[bytes] | None = None
+        self.partitions = 1
         self.log_path = self.dir / "worker.log"
 
     def topic(self, contract: str) -> str:
         return self.prefix + contract
 
     async def create_topics(self, partitions: int = 1) -> None:
+        self.partitions = partitions
         names = [self.topic(t) for t in topics.AI_TOPICS]
         names += [self.topic(topics.dlq_topic(t)) for t in topics.AI_TOPICS]
         await create_topics(self.bootstrap, names, partitions)
@@ -183,15 +187,14 @@ class Worker:
         await consumer.start()
         try:
             deadline = time.monotonic() + timeout_s
+            names = [self.topic(t) for t in topics.AI_TOPICS]
+            tps = [TopicPartition(n, p) for n in names for p in range(self.partitions)]
             while time.monotonic() < deadline:
                 committed = await admin.list_consumer_group_offsets(f"cybermesh-{self.tag}")
-                ours = {
-                    tp: meta.offset
-                    for tp, meta in committed.items()
-                    if tp.topic in {self.topic(t) for t in topics.AI_TOPICS}
-                }
-                ends = await consumer.end_offsets(list(ours)) if ours else {}
-                if len(ours) == len(topics.AI_TOPICS) and all(ours[tp] >= ends[tp] for tp in ours):
+                ends = await consumer.end_offsets(tps)
+                if tps and all(
+                    (committed[tp].offset if tp in committed else 0) >= ends[tp] for tp in tps
+                ):
                     return
                 await asyncio.sleep(0.5)
             raise TimeoutError("offsets not committed")
