@@ -5,10 +5,10 @@ Rules:
 1. The Faust codec is raw bytes: every record reaches the admission core, which decodes it
    strictly, so malformed bytes are rejected with a reason and can never crash the agent.
 2. Records are processed in batches (`stream.take_events(batch_size, within=...)`), in
-   offset order, with one clock reading per batch. Checks 1-9 run on the event loop, the
-   Ed25519 verifications of the batch run in `verify_threads` worker threads (libsodium
-   releases the GIL) while the loop keeps consuming, then checks 10-13 run in record order:
-   the decisions equal `Admission.admit` on each record in turn.
+   offset order, with one clock reading per batch. Checks 1-9 run first (`precheck`), then
+   the batch's Ed25519 verifications (inline, or with `verify_threads` > 0 in threads while
+   the loop keeps consuming; libsodium releases the GIL), then checks 10-13 (`finish`) in
+   record order: the decisions equal `Admission.admit` on each record in turn.
 3. An admitted record goes to the mempool (index + one table write, its replay entry inside
    the record). If the mempool refuses it (full of better txs), it goes to the DLQ with
    reason `mempool_full` (its replay entry is kept in the replay table).
