@@ -115,7 +115,7 @@ def create_app(
         dlqs=dlq_topics(app, ing.topic_prefix),
         validator_id=settings.validator_id,
         metrics=metrics,
-        audit=audit_logger(audit_path),
+        audit=audit_logger(audit_path, settings.validator_id),
         verify_threads=ing.verify_threads,
     )
     agents = register_agents(

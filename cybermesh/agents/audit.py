@@ -13,9 +13,10 @@ from pathlib import Path
 LOGGER = "cybermesh.audit"
 
 
-def audit_logger(path: Path | None) -> logging.Logger:
-    """The audit logger: JSON lines to `path` if given (only there), else to the root logger."""
-    log = logging.getLogger(LOGGER)
+def audit_logger(path: Path | None, validator_id: str = "") -> logging.Logger:
+    """The audit logger of one validator: JSON lines to `path` if given (only there), else to
+    the root logger. One logger per validator id, so apps in one process keep apart."""
+    log = logging.getLogger(f"{LOGGER}.{validator_id}" if validator_id else LOGGER)
     log.setLevel(logging.INFO)
     log.propagate = path is None
     if path is not None and not any(
