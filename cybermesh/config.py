@@ -140,6 +140,29 @@ class P2PSettings(BaseModel):
         return value
 
 
+class IngestSettings(BaseModel):
+    """The ingest agents (cybermesh/agents/ingest.py, docs/ADMISSION.md)."""
+
+    model_config = {"extra": "forbid"}
+
+    topic_prefix: str = Field(default="", max_length=100, pattern=r"^[A-Za-z0-9._-]*$")
+    """Kafka topic name = prefix + contract name (e.g. "t1-" + "ai.anomalies.v1"); DLQs follow.
+    Signatures always cover the contract name. Empty in production; tests use unique prefixes."""
+    batch_size: int = Field(default=1000, ge=1, le=100_000)
+    """Records per admission batch (stream.take)."""
+    batch_within_ms: int = Field(default=50, ge=1, le=10_000)
+    """Longest wait to fill a batch."""
+    verify_threads: int = Field(default=0, ge=0, le=64)
+    """Threads that verify a batch's Ed25519 signatures beside the event loop (0 = inline).
+    On the 2-core test box (broker on the same machine) 2 threads measured no gain: the
+    threads wait for the GIL between verifications (docs/perf/admission.md)."""
+    faust_metrics: bool = False
+    """Also install Faust's Prometheus sensor (per-event stage metrics at /metrics). Off by
+    default: it measured ~40% of agent throughput (docs/perf/admission.md)."""
+    audit_file: str = "audit.jsonl"
+    """Audit log of rejections (JSON lines), relative to data_dir; "" logs to stderr only."""
+
+
 class Settings(BaseSettings):
     """Validator settings. Field docs say what each one does."""
 
@@ -156,6 +179,8 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".local/data/v0")
     """RocksDB tables, state store and consensus safety data live here."""
     web_port: int = Field(default=6066, ge=1, le=65535)
+    web_bind: str = "127.0.0.1"
+    """Address the worker's web server (views, /metrics) listens on; 0.0.0.0 in containers."""
     db_url: str = "sqlite:///.local/data/v0/projection.db"
     """SQL projection: sqlite:///..., postgresql+psycopg://..., cockroachdb+psycopg://..."""
     log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
@@ -164,6 +189,7 @@ class Settings(BaseSettings):
     mempool: MempoolSettings = MempoolSettings()
     state: StateSettings = StateSettings()
     p2p: P2PSettings = P2PSettings()
+    ingest: IngestSettings = IngestSettings()
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         """repr/str show `db_url` with its password redacted (secrets never logged)."""

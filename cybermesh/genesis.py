@@ -165,7 +165,9 @@ def _validator(obj: Any, path: str) -> Validator:
     _no_extra(obj, path, {"id", "consensus_pubkey", "node_pubkey", "address"})
     address: str = _req(obj, "address", path, str)
     if not _ADDR.match(address):
-        raise GenesisError(f"{path}.address: {address!r} is not a /ip4|ip6|dns/.../tcp/PORT multiaddr")
+        raise GenesisError(
+            f"{path}.address: {address!r} is not a /ip4|ip6|dns/.../tcp/PORT multiaddr"
+        )
     return Validator(
         id=_id(obj, "id", path),
         consensus_pubkey=_key(obj, "consensus_pubkey", path),

@@ -1,1 +1,1 @@
-"""cybermesh.tables"""
+"""Faust table declarations: the mempool and the replay cache (RocksDB-backed)."""
