@@ -130,6 +130,8 @@ class Replica:
         self._timeouts = TimeoutCollector(self.validators.quorum)
         self._sync = Syncer(author, self.validators.ids, sync_batch)
         self._pending: dict[bytes, tuple[str, consensus_pb2.Proposal]] = {}
+        self._awaiting: dict[bytes, block_pb2.QuorumCert] = {}
+        """QCs of blocks not (yet) in the tree, by block hash."""
         self._proposed_round = 0
         self._timed_out_round = 0
 
@@ -192,6 +194,7 @@ class Replica:
         hash_ = bytes(vd.block_hash)
         if not self.tree.certify(qc) and hash_ not in self._ledger_index \
                 and vd.height > self.tree.root.height:
+            self._awaiting.setdefault(hash_, qc)
             self._request(hash_, source, step)
         target = committed_by(qc)
         if target is not None and vd.height - 1 > self.tree.root.height:
@@ -233,8 +236,25 @@ class Replica:
             step.commits.append(record)
         self.tree.commit(target)
         self._sync.prune(self.tree.root.height)
+        root_height = self.tree.root.height
+        self._awaiting = {h: q for h, q in self._awaiting.items()
+                          if q.vote_data.height > root_height}
         for hash_ in [h for h in self._sync.inflight if h in self._ledger_index]:
             self._sync.done(hash_)
+
+    def _insert(self, block: block_pb2.Block, source: str, step: _Step, now: int) -> None:
+        """Add a block whose parent is in the tree; apply a QC that was waiting for it."""
+        hash_ = self.tree.add(block)
+        if hash_ is None:
+            return
+        self._sync.done(hash_)
+        self._sync.orphans.pop(hash_, None)
+        qc = self._awaiting.pop(hash_, None)
+        if qc is not None:
+            self._observe_qc(qc, source, step, now)
+        pending = self._pending.pop(hash_, None)
+        if pending is not None:
+            self._vote_on(pending[0], pending[1], step, now)
 
     def _request(self, hash_: bytes, peer: str, step: _Step) -> None:
         req = self._sync.request(hash_, peer, self.chain_id)
@@ -262,7 +282,11 @@ class Replica:
             timestamp=max(now, parent.timestamp + 1),
         )
         block = self._payload.build(template, parent)
-        signature = self.safety.sign_proposal(block, qc, tc)
+        try:
+            signature = self.safety.sign_proposal(block, qc, tc)
+        except ConsensusError as exc:
+            step.rejected.append(exc.reason)
+            return
         proposal = consensus_pb2.Proposal(
             schema_version=SCHEMA_VERSION, block=block, high_qc=qc, signature=signature)
         if tc is not None:
@@ -293,18 +317,23 @@ class Replica:
         self._vote_on(sender, p, step, now)
 
     def _vote_on(self, sender: str, p: consensus_pb2.Proposal, step: _Step, now: int) -> None:
+        """Insert a proposed block whose parent is known (any round: a later QC may certify
+        it); vote for it if it belongs to the current round."""
         h = p.block.header
-        if h.round != self.pacemaker.round:
+        if h.height <= self.tree.root.height:
             return
         parent = self.tree.header(bytes(h.parent_hash))
         if parent is None:
-            if h.height > self.tree.root.height + 1:
+            if h.round == self.pacemaker.round and h.height > self.tree.root.height + 1:
                 self._pending[bytes(h.parent_hash)] = (sender, p)
                 self._request(bytes(h.parent_hash), sender, step)
             return
         if h.timestamp <= parent.timestamp or not self._payload.verify(p.block, parent):
             raise InvalidMessage("proposal", h.round, "invalid payload or timestamp")
-        self.tree.add(p.block)
+        self._insert(p.block, sender, step, now)
+        if h.round != self.pacemaker.round:
+            self._maybe_propose(step, now)
+            return
         vote = self.safety.vote(p.block, p.high_qc, p.tc if p.HasField("tc") else None)
         leader = self.validators.leader(h.round + 1)
         if leader == self.me:
@@ -384,7 +413,7 @@ class Replica:
             if block is None and hash_ in self._ledger_index:
                 record = self.ledger[self._ledger_index[hash_]]
                 block, qc = record.block, record.qc
-            if block is None or qc is None:
+            if block is None or (qc is None and resp.blocks):
                 break
             resp.blocks.append(certified(block, qc))
             hash_ = bytes(block.header.parent_hash)
@@ -394,13 +423,25 @@ class Replica:
                           now: int) -> None:
         if resp.chain_id != self.chain_id:
             raise InvalidMessage("sync_response", 0, f"chain {resp.chain_id!r}")
+        known: list[block_pb2.QuorumCert] = []
         for cb in resp.blocks:
             hash_ = block_hash(cb.block.header)
-            if cb.qc.vote_data.block_hash != hash_ or cb.block.header.chain_id != self.chain_id:
+            if cb.block.header.chain_id != self.chain_id:
+                raise InvalidMessage("sync_response", 0, "block of another chain")
+            if hash_ in self._ledger_index or (
+                    not cb.HasField("qc") and hash_ not in self._awaiting):
+                continue  # committed already, or uncertified and not asked for by a QC we hold
+            if not cb.HasField("qc"):
+                cb = certified(cb.block, self._awaiting[hash_])
+            if cb.qc.vote_data.block_hash != hash_:
                 raise InvalidMessage("sync_response", 0, "qc does not certify the block")
             self.validators.check_qc(cb.qc, self._verify)
-            if hash_ not in self.tree and hash_ not in self._ledger_index:
+            if hash_ in self.tree:
+                known.append(cb.qc)
+            else:
                 self._sync.add_orphan(hash_, cb)
+        for qc in sorted(known, key=lambda q: q.vote_data.height):
+            self._observe_qc(qc, sender, step, now)
         self._drain_orphans(sender, step, now)
         if resp.HasField("high_qc"):
             self.validators.check_qc(resp.high_qc, self._verify)
@@ -418,14 +459,11 @@ class Replica:
             self._sync.prune(self.tree.root.height)
             for hash_, cb in sorted(self._sync.orphans.items(),
                                     key=lambda kv: (kv[1].block.header.height, kv[0])):
-                if self.tree.add(cb.block) is None:
+                if hash_ not in self._sync.orphans or self.tree.header(
+                        bytes(cb.block.header.parent_hash)) is None:
                     continue
-                self._sync.orphans.pop(hash_, None)
-                self._sync.done(hash_)
-                self._observe_qc(cb.qc, sender, step, now)
-                pending = self._pending.pop(hash_, None)
-                if pending is not None:
-                    self._vote_on(pending[0], pending[1], step, now)
+                self._awaiting.setdefault(hash_, cb.qc)
+                self._insert(cb.block, sender, step, now)
                 progress = True
         if self._sync.orphans:
             oldest = min(self._sync.orphans.values(), key=lambda c: c.block.header.height)

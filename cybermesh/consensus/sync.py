@@ -5,10 +5,11 @@ Rules:
 1. A replica asks for a block hash it needs (parent of a proposal, block certified by a QC,
    path to a commit) at most once at a time; the request goes first to the peer that referred
    to it, and on each local timeout it is re-sent to the next peer in id order.
-2. A response carries up to `count` certified blocks, newest first, walking parent links through
-   the tree and then the committed ledger; it stops at a block without a known QC.
+2. A response carries up to `count` blocks, newest first, walking parent links through the
+   tree and then the committed ledger, each with its QC; only the newest may lack one (the
+   requester asked for it because it holds its QC); it stops at any other block without one.
 3. Every received block is accepted only with a QC that certifies exactly it and verifies
-   against the genesis validator set; blocks not yet connected to the tree wait as orphans
+   against the genesis validator set (its own, or one the requester already holds); blocks not yet connected to the tree wait as orphans
    (bounded) while their ancestors are fetched.
 """
 
@@ -66,5 +67,7 @@ class Syncer:
                         if c.block.header.height > root_height}
 
 
-def certified(block: block_pb2.Block, qc: block_pb2.QuorumCert) -> consensus_pb2.CertifiedBlock:
+def certified(block: block_pb2.Block,
+              qc: block_pb2.QuorumCert | None) -> consensus_pb2.CertifiedBlock:
+    """A block with its QC (None only for the newest block of a response, rule 2)."""
     return consensus_pb2.CertifiedBlock(schema_version=SCHEMA_VERSION, block=block, qc=qc)
