@@ -181,9 +181,9 @@ class Simulation:
             return
         for record in out.commits:
             self._commit(inst, record)
-        sends: list[Send] = [(None, m) for m in out.broadcast] + list(out.send) + (extra or [])
+        sends: list[Send] = [(None, m) for m in out.broadcast] + list(out.send)
         if inst.adversary is not None:
-            sends = inst.adversary.rewrite(sends)
+            sends = inst.adversary.rewrite(sends) + (extra or [])
         for dest, msg in sends:
             if inst.honest:
                 self._check_signed(inst, msg)
