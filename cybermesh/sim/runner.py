@@ -66,6 +66,8 @@ class Result:
     steps: int = 0
     messages: int = 0
     commits: int = 0
+    crash_drops: int = 0
+    """Steps whose outputs were lost because the replica was killed after persisting."""
     rounds_to_live: int = -1
     """Rounds from GST until invariant 4 held (-1: never)."""
     commit_log: list[tuple[int, int, int]] = field(default_factory=list)
@@ -178,6 +180,7 @@ class Simulation:
         self.result.steps += 1
         if inst.crash_at is not None:
             inst.replica = None  # killed after persisting, before sending: outputs are lost
+            self.result.crash_drops += 1
             return
         for record in out.commits:
             self._commit(inst, record)

@@ -106,8 +106,9 @@ def generate(seed: int, n: int, *, short: bool = True) -> Scenario:
     rng = random.Random(seed * 1_000_003 + n)
     ids = [f"v{i}" for i in range(n)]
     f = (n - 1) // 3
-    gst = rng.randrange(300, 1200) if short else rng.randrange(1000, 5000)
-    duration = gst + (2500 if short else 6000)
+    gst = rng.randrange(300, 2500) if short else rng.randrange(1000, 8000)
+    max_timeout = 800
+    duration = gst + (n + 4) * max_timeout  # room for n bad leaders at the capped timeout
     faulty = rng.sample(ids, rng.randint(0, f))
     twins = tuple(sorted(v for v in faulty if rng.random() < 0.3))
     byz = tuple(sorted(
@@ -134,4 +135,5 @@ def generate(seed: int, n: int, *, short: bool = True) -> Scenario:
         drop_pm=rng.choice((0, 50, 200, 400)), dup_pm=rng.choice((0, 50, 200)),
         replay_pm=rng.choice((0, 20, 100)), partitions=tuple(partitions), crashes=tuple(crashes),
         byzantine=byz, twins=twins, wire=1 if seed % 10 == 0 else 0,
+        base_timeout_ms=100, max_timeout_ms=max_timeout,
     )
