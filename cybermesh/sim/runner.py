@@ -22,8 +22,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import nacl.signing
+
 from cybermesh.consensus import Replica
-from cybermesh.consensus.crypto import CachingVerifier, block_hash
+from cybermesh.consensus.crypto import CachingVerifier, Verify, block_hash
 from cybermesh.consensus.pacemaker import PacemakerConfig
 from cybermesh.consensus.safety import SafetyRules
 from cybermesh.consensus.safety_data import MemorySafetyStorage
@@ -70,8 +72,9 @@ class Result:
     """Steps whose outputs were lost because the replica was killed after persisting."""
     rounds_to_live: int = -1
     """Rounds from GST until invariant 4 held (-1: never)."""
-    commit_log: list[tuple[int, int, int]] = field(default_factory=list)
-    """(time ms, height, round of the block) of each first commit of a height (benchmarks)."""
+    commit_log: list[tuple[int, int, int, int, int]] = field(default_factory=list)
+    """(time ms, height, block round, committer's round, proposal time ms) of the first
+    commit of each height (benchmarks)."""
 
     @property
     def ok(self) -> bool:
@@ -86,13 +89,19 @@ class Result:
 
 class Simulation:
     def __init__(self, sc: Scenario, safety_rules: type[SafetyRules] = SafetyRules,
-                 on_step: Callable[[Simulation], None] | None = None) -> None:
+                 on_step: Callable[[Simulation], None] | None = None,
+                 verifier: Callable[[str], Verify] | None = None,
+                 key: Callable[[str], nacl.signing.SigningKey] = signing_key) -> None:
         self.sc = sc
         self.rng = random.Random(sc.seed)
         self.genesis = sim_genesis(sc.n)
+        self.epoch = self.genesis.genesis_time
+        """Replicas see `epoch + now` (ms since the Unix epoch); sim time starts at genesis."""
         self.vs = ValidatorSet.from_genesis(self.genesis)
         self.safety_rules = safety_rules
         self.on_step = on_step
+        self._verifier = verifier or (lambda _name: VERIFIER)
+        self._key = key
         self.full = False
         """Run until duration_ms even after invariant 4 held (benchmarks); default: stop."""
         self.result = Result(sc)
@@ -128,10 +137,10 @@ class Simulation:
 
     def _boot(self, inst: Instance) -> None:
         inst.replica = Replica(
-            self.genesis, inst.author, signing_key(inst.author), inst.storage,
+            self.genesis, inst.author, self._key(inst.author), inst.storage,
             pacemaker=PacemakerConfig(self.sc.base_timeout_ms, self.sc.max_timeout_ms),
-            verify=VERIFIER, ledger=inst.ledger, safety_rules=self.safety_rules)
-        self._apply(inst, inst.replica.start(self.now), None)
+            verify=self._verifier(inst.name), ledger=inst.ledger, safety_rules=self.safety_rules)
+        self._apply(inst, inst.replica.start(self.epoch + self.now), None)
 
     def run(self) -> Result:
         for inst in self.instances.values():
@@ -154,12 +163,12 @@ class Simulation:
             if isinstance(msg, bytes):
                 msg = decode_strict(Msg, msg)
             extra = inst.adversary.observe(msg) if inst.adversary else []
-            self._apply(inst, inst.replica.on_message(sender, msg, self.now), None, extra)
+            self._apply(inst, inst.replica.on_message(sender, msg, self.epoch + self.now), None, extra)
         elif kind == "timer":
             name, round_, gen = data
             inst = self.instances[name]
             if inst.replica is not None and gen == inst.timer_gen:
-                self._apply(inst, inst.replica.on_timer(round_, self.now), None)
+                self._apply(inst, inst.replica.on_timer(round_, self.epoch + self.now), None)
         elif kind == "crash":
             self.instances[data].crash_at = self.now
         elif kind == "restart":
@@ -194,7 +203,7 @@ class Simulation:
         if out.timers:
             inst.timer_gen += 1
             t = out.timers[-1]
-            self._push(max(t.at_ms, self.now), "timer", (inst.name, t.round, inst.timer_gen))
+            self._push(max(t.at_ms - self.epoch, self.now), "timer", (inst.name, t.round, inst.timer_gen))
         if self.on_step is not None:
             self.on_step(self)
         if inst.replica is not None:
@@ -215,7 +224,9 @@ class Simulation:
                           f"(expected {len(inst.ledger)}) or a block not on its chain")
         known = self._chain.setdefault(h.height, hash_)
         if known == hash_ and len(self.result.commit_log) < h.height:
-            self.result.commit_log.append((self.now, h.height, h.round))
+            now_round = inst.replica.round if inst.replica is not None else h.round
+            self.result.commit_log.append(
+                (self.now, h.height, h.round, now_round, h.timestamp - self.epoch))
         if known != hash_:
             self._violate(f"agreement: {inst.name} committed {hash_.hex()[:12]} at height "
                           f"{h.height}, another honest replica {known.hex()[:12]}")
