@@ -7,7 +7,7 @@ Rules:
 2. A QC forms when 2f+1 distinct authors voted for identical vote data; it carries exactly
    2f+1 signatures, the smallest validator ids first (canonical).
 3. A TC forms when 2f+1 distinct authors timed out in the round; it carries exactly 2f+1
-   signatures (smallest ids first) and the highest QC among all the round's timeouts.
+   signatures (smallest ids first) and the highest QC among those signers' timeouts.
 4. Rounds below the `prune` round are forgotten.
 """
 

@@ -98,6 +98,7 @@ class Replica:
                  storage: SafetyStorage, *, payload: Payload | None = None,
                  pacemaker: PacemakerConfig | None = None, verify: Verify | None = None,
                  ledger: Sequence[block_pb2.CommittedBlock] = (), sync_batch: int = 64,
+                 keep_committed: int = 10_000,
                  safety_rules: type[SafetyRules] = SafetyRules) -> None:
         self.validators = ValidatorSet.from_genesis(genesis)
         self.me = author
@@ -105,8 +106,11 @@ class Replica:
         self._verify: Verify = verify if verify is not None else CachingVerifier()
         self.safety = safety_rules(self.validators, author, key, storage, self._verify)
         self._payload: Payload = payload if payload is not None else EmptyPayload()
-        self.ledger: list[block_pb2.CommittedBlock] = list(ledger)
-        self._ledger_index = {block_hash(c.block.header): i for i, c in enumerate(self.ledger)}
+        self._keep = keep_committed
+        self.ledger: list[block_pb2.CommittedBlock] = list(ledger)[-keep_committed:]
+        """The most recent committed blocks (at most `keep_committed`), oldest first: what this
+        replica serves to syncing peers. The durable ledger is the driver's."""
+        self._ledger_index = {block_hash(c.block.header): c for c in self.ledger}
         if self.ledger:
             last = self.ledger[-1]
             self.tree = BlockTree(last.block.header, block_hash(last.block.header), last.qc)
@@ -231,10 +235,14 @@ class Replica:
             assert qc is not None
             record = block_pb2.CommittedBlock(
                 schema_version=SCHEMA_VERSION, block=block, qc=qc, commit_qc=commit_qc)
-            self._ledger_index[block_hash(block.header)] = len(self.ledger)
+            self._ledger_index[block_hash(block.header)] = record
             self.ledger.append(record)
             step.commits.append(record)
         self.tree.commit(target)
+        if len(self.ledger) > self._keep + self._keep // 10:
+            for old in self.ledger[: len(self.ledger) - self._keep]:
+                del self._ledger_index[block_hash(old.block.header)]
+            del self.ledger[: len(self.ledger) - self._keep]
         self._sync.prune(self.tree.root.height)
         root_height = self.tree.root.height
         self._awaiting = {h: q for h, q in self._awaiting.items()
@@ -411,7 +419,7 @@ class Replica:
         for _ in range(min(req.count, self._sync.batch)):
             block, qc = self.tree.block(hash_), self.tree.qc(hash_)
             if block is None and hash_ in self._ledger_index:
-                record = self.ledger[self._ledger_index[hash_]]
+                record = self._ledger_index[hash_]
                 block, qc = record.block, record.qc
             if block is None or (qc is None and resp.blocks):
                 break

@@ -17,20 +17,25 @@ from .builders import GENESIS, VS
 Msg = consensus_pb2.ConsensusMessage
 
 
-def replicas(storages: dict[str, MemorySafetyStorage] | None = None) -> dict[str, Replica]:
+def replicas(storages: dict[str, MemorySafetyStorage] | None = None,
+             sync_batch: int = 64) -> dict[str, Replica]:
     verify = CachingVerifier()
     return {v: Replica(GENESIS, v, signing_key(v), (storages or {}).get(v, MemorySafetyStorage()),
-                       verify=verify) for v in VS.ids}
+                       verify=verify, sync_batch=sync_batch) for v in VS.ids}
 
 
-def drive(nodes: dict[str, Replica], first: dict[str, Outputs], steps: int) -> None:
-    """FIFO delivery of every message, each through the strict codec."""
+def drive(nodes: dict[str, Replica], first: dict[str, Outputs], steps: int,
+          offline: frozenset[str] = frozenset()) -> None:
+    """FIFO delivery of every message, each through the strict codec; `offline` replicas
+    neither send nor receive."""
     queue: deque[tuple[str, str, bytes]] = deque()
 
     def enqueue(src: str, out: Outputs) -> None:
+        if src in offline:
+            return
         for msg in out.broadcast:
-            queue.extend((dst, src, encode(msg)) for dst in nodes if dst != src)
-        queue.extend((dst, src, encode(msg)) for dst, msg in out.send)
+            queue.extend((dst, src, encode(msg)) for dst in nodes if dst not in (src, *offline))
+        queue.extend((dst, src, encode(msg)) for dst, msg in out.send if dst not in offline)
 
     for src, out in first.items():
         enqueue(src, out)
@@ -94,3 +99,24 @@ def test_killed_between_persist_and_send_then_restarted_never_equivocates() -> N
     # and a timer of round 1 after the vote: a timeout, never a vote for another block
     timeout = restarted.on_timer(1, 10_000)
     assert [m.WhichOneof("body") for m in timeout.broadcast] == ["timeout"]
+
+
+def test_a_replica_that_missed_many_blocks_catches_up_in_small_sync_batches() -> None:
+    nodes = replicas(sync_batch=4)
+    starts = {v: r.start(0) for v, r in nodes.items()}
+    # v0 is offline: rounds it leads or collects votes for stall, so drive the others with
+    # timers firing whenever the queue runs dry
+    offline = frozenset({"v0"})
+    pending = dict(starts)
+    for _ in range(24):
+        drive(nodes, pending, 300, offline)
+        pending = {v: nodes[v].on_timer(nodes[v].round, 10**6) for v in nodes if v not in offline}
+    behind = min(len(nodes[v].ledger) for v in ("v1", "v2", "v3"))
+    assert behind >= 12 and len(nodes["v0"].ledger) == 0
+    pending = {v: nodes[v].on_timer(nodes[v].round, 10**6) for v in nodes}
+    for _ in range(6):
+        drive(nodes, pending, 1500)
+        pending = {v: nodes[v].on_timer(nodes[v].round, 10**6) for v in nodes}
+    caught = [block_hash(c.block.header) for c in nodes["v0"].ledger]
+    ahead = [block_hash(c.block.header) for c in nodes["v1"].ledger]
+    assert len(caught) >= behind and caught == ahead[: len(caught)]
