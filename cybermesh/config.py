@@ -68,6 +68,23 @@ class MempoolSettings(BaseModel):
     max_age_ms: int = Field(default=600_000, ge=1_000)
 
 
+class ConsensusSettings(BaseModel):
+    """Pacemaker and sync knobs of the consensus core (docs/CONSENSUS.md)."""
+
+    model_config = {"extra": "forbid"}
+
+    base_timeout_ms: int = Field(default=1_000, ge=10, le=600_000)
+    """Round timeout after a round that ended with a QC."""
+    max_timeout_ms: int = Field(default=30_000, ge=10, le=3_600_000)
+    """Cap of the exponentially backed-off round timeout."""
+    sync_batch: int = Field(default=64, ge=1, le=256)
+    """Blocks asked for (and served) per sync request."""
+    keep_committed: int = Field(default=10_000, ge=100)
+    """Recent committed blocks kept in memory to serve peers' sync requests."""
+    safety_file: str = "consensus/safety.pb"
+    """Safety data file, relative to data_dir (fsync'd before every vote/timeout)."""
+
+
 class Settings(BaseSettings):
     """Validator settings. Field docs say what each one does."""
 
@@ -90,6 +107,7 @@ class Settings(BaseSettings):
     kafka: KafkaSettings = KafkaSettings()
     admission: AdmissionSettings = AdmissionSettings()
     mempool: MempoolSettings = MempoolSettings()
+    consensus: ConsensusSettings = ConsensusSettings()
 
     @classmethod
     def settings_customise_sources(
