@@ -33,7 +33,7 @@ from cybermesh.sim.scenario import Scenario
 class CountingKey(nacl.signing.SigningKey):
     signs = 0
 
-    def sign(self, message: bytes, encoder: Any = None) -> Any:  # type: ignore[override]
+    def sign(self, message: bytes, encoder: Any = None) -> Any:
         CountingKey.signs += 1
         return super().sign(message)
 

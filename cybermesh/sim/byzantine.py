@@ -111,7 +111,8 @@ class Adversary:
         if "equivocate" in self.behaviours:
             other = self._variant(p, p.high_qc, p.block.header.timestamp + 1)
             cut = self._rng.randint(1, len(peers) - 1)
-            return [(v, wrap(p)) for v in peers[:cut]] + [(v, other) for v in peers[cut:]]
+            halves: list[Send] = [(v, wrap(p)) for v in peers[:cut]]
+            return halves + [(v, other) for v in peers[cut:]]
         return [(None, wrap(p))]
 
     def _lie(self, round_: int) -> list[Send]:
@@ -146,8 +147,8 @@ class Adversary:
         other = self._variant(fork, self._qcs[s - 3], p.block.header.timestamp, keep_tc=True)
         h = other.proposal.block.header
         vote = self._vote(s, block_hash(h), h.height, bytes(h.parent_hash), s - 3)
-        return [(target, wrap(p)), (self._vs.leader(s + 1), vote)] + [
-            (v, other) for v in self._vs.ids if v not in (self.author, target)]
+        out: list[Send] = [(target, wrap(p)), (self._vs.leader(s + 1), vote)]
+        return out + [(v, other) for v in self._vs.ids if v not in (self.author, target)]
 
     def _variant(self, p: consensus_pb2.Proposal, qc: block_pb2.QuorumCert, ts: int,
                  keep_tc: bool = False) -> Msg:
