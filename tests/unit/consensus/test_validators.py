@@ -71,3 +71,25 @@ def test_caching_verifier_checks_each_valid_triple_once_and_never_caches_failure
     assert verify.checks == 1
     assert not verify(pub, b"x", sig) and not verify(pub, b"x", sig)
     assert verify.checks == 3
+
+
+def test_block_hash_test_vector() -> None:
+    """A fixed header has a fixed hash (crypto rule 1), so other implementations can check."""
+    from cybermesh.consensus.crypto import block_hash
+    from cybermesh.proto.v1 import block_pb2
+
+    header = block_pb2.BlockHeader(
+        schema_version=1, chain_id="cybermesh-test", height=1, round=1, parent_hash=bytes(32),
+        proposer="v1", tx_root=bytes.fromhex("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
+        timestamp=1767225600001)
+    preimage = b"cybermesh/v1/block\x00" + header.SerializeToString(deterministic=True)
+    assert preimage.hex() == (
+        "63796265726d6573682f76312f626c6f636b00"  # domain tag
+        "0801" "120e63796265726d6573682d74657374" "1801" "2001"  # version, chain, height, round
+        "2a20" + "00" * 32 +  # parent_hash
+        "32027631"  # proposer
+        "3a20e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"  # tx_root
+        "4881d0eab6b733"  # timestamp
+    )
+    assert block_hash(header).hex() == (
+        "93175959cd590d48b16ef806ca6e62f4ea16382afb93301459a9dd05482beb83")
