@@ -24,7 +24,6 @@ time out at once. The 2-chain rule (`safety.committed_by`) commits.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import nacl.signing
 
@@ -43,11 +42,12 @@ from cybermesh.consensus.crypto import (
 )
 from cybermesh.consensus.errors import ConsensusError, InvalidMessage
 from cybermesh.consensus.messages import wrap
+from cybermesh.consensus.outputs import Outputs, _Step
 from cybermesh.consensus.pacemaker import Pacemaker, PacemakerConfig, Timer
 from cybermesh.consensus.payload import EmptyPayload, Payload
 from cybermesh.consensus.safety import SafetyRules, committed_by
 from cybermesh.consensus.safety_data import SafetyStorage
-from cybermesh.consensus.sync import Syncer, certified
+from cybermesh.consensus.sync import Syncer, certified, serve
 from cybermesh.consensus.tree import BlockTree
 from cybermesh.consensus.validators import ValidatorSet
 from cybermesh.genesis import Genesis
@@ -59,35 +59,6 @@ ROUND_WINDOW = 1000
 Msg = consensus_pb2.ConsensusMessage
 
 __all__ = ["Outputs", "Replica", "Timer"]
-
-
-@dataclass(frozen=True)
-class Outputs:
-    """What one call produced. Release in any order: safety data is already durable."""
-
-    send: tuple[tuple[str, Msg], ...] = ()
-    """(validator id, message) pairs."""
-    broadcast: tuple[Msg, ...] = ()
-    """Messages for every other validator."""
-    timers: tuple[Timer, ...] = ()
-    """Timers to arm; the last one supersedes the others."""
-    commits: tuple[block_pb2.CommittedBlock, ...] = ()
-    """Newly committed blocks, in height order."""
-    rejected: tuple[str, ...] = ()
-    """Reason codes of refused inputs (metrics), e.g. invalid_certificate, double_vote."""
-
-
-@dataclass
-class _Step:
-    send: list[tuple[str, Msg]] = field(default_factory=list)
-    broadcast: list[Msg] = field(default_factory=list)
-    timers: list[Timer] = field(default_factory=list)
-    commits: list[block_pb2.CommittedBlock] = field(default_factory=list)
-    rejected: list[str] = field(default_factory=list)
-
-    def freeze(self) -> Outputs:
-        return Outputs(tuple(self.send), tuple(self.broadcast), tuple(self.timers),
-                       tuple(self.commits), tuple(self.rejected))
 
 
 class Replica:
@@ -411,20 +382,11 @@ class Replica:
     def _on_sync_request(self, sender: str, req: consensus_pb2.SyncRequest, step: _Step) -> None:
         if req.chain_id != self.chain_id:
             raise InvalidMessage("sync_request", 0, f"chain {req.chain_id!r}")
-        resp = consensus_pb2.SyncResponse(
-            schema_version=SCHEMA_VERSION, chain_id=self.chain_id, high_qc=self.high_qc)
+        resp = serve(self.tree, self._ledger_index, bytes(req.block_hash),
+                     min(req.count, self._sync.batch))
+        resp.high_qc.CopyFrom(self.high_qc)
         if self.last_tc is not None:
             resp.last_tc.CopyFrom(self.last_tc)
-        hash_ = bytes(req.block_hash)
-        for _ in range(min(req.count, self._sync.batch)):
-            block, qc = self.tree.block(hash_), self.tree.qc(hash_)
-            if block is None and hash_ in self._ledger_index:
-                record = self._ledger_index[hash_]
-                block, qc = record.block, record.qc
-            if block is None or (qc is None and resp.blocks):
-                break
-            resp.blocks.append(certified(block, qc))
-            hash_ = bytes(block.header.parent_hash)
         step.send.append((sender, wrap(resp)))
 
     def _on_sync_response(self, sender: str, resp: consensus_pb2.SyncResponse, step: _Step,

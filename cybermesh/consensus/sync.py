@@ -15,7 +15,10 @@ Rules:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from cybermesh.consensus.crypto import SCHEMA_VERSION
+from cybermesh.consensus.tree import BlockTree
 from cybermesh.proto.v1 import block_pb2, consensus_pb2
 
 MAX_ORPHANS = 4096
@@ -71,3 +74,18 @@ def certified(block: block_pb2.Block,
               qc: block_pb2.QuorumCert | None) -> consensus_pb2.CertifiedBlock:
     """A block with its QC (None only for the newest block of a response, rule 2)."""
     return consensus_pb2.CertifiedBlock(schema_version=SCHEMA_VERSION, block=block, qc=qc)
+
+
+def serve(tree: BlockTree, committed: Mapping[bytes, block_pb2.CommittedBlock], hash_: bytes,
+          count: int) -> consensus_pb2.SyncResponse:
+    """Rule 2: up to `count` blocks from `hash_` down its ancestors (tree, then committed)."""
+    resp = consensus_pb2.SyncResponse(schema_version=SCHEMA_VERSION, chain_id=tree.root.chain_id)
+    for _ in range(count):
+        block, qc = tree.block(hash_), tree.qc(hash_)
+        if block is None and hash_ in committed:
+            block, qc = committed[hash_].block, committed[hash_].qc
+        if block is None or (qc is None and resp.blocks):
+            break
+        resp.blocks.append(certified(block, qc))
+        hash_ = bytes(block.header.parent_hash)
+    return resp
