@@ -135,5 +135,5 @@ def generate(seed: int, n: int, *, short: bool = True) -> Scenario:
         drop_pm=rng.choice((0, 50, 200, 400)), dup_pm=rng.choice((0, 50, 200)),
         replay_pm=rng.choice((0, 20, 100)), partitions=tuple(partitions), crashes=tuple(crashes),
         byzantine=byz, twins=twins, wire=1 if seed % 10 == 0 else 0,
-        base_timeout_ms=100, max_timeout_ms=max_timeout,
+        base_timeout_ms=100, max_timeout_ms=max_timeout, liveness_blocks=4,
     )
