@@ -123,3 +123,15 @@ def test_sim_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
                 "--mutation", "no-tc-round-check", "--save-failures", str(tmp_path)])
     assert code == 0 and list(tmp_path.glob("*.json"))  # caught, and saved as scenarios
     assert replace(Scenario.load(next(tmp_path.glob("*.json"))), note="").expect.startswith("violation:")
+
+
+@pytest.mark.slow
+def test_long_campaign_of_20000_schedules() -> None:
+    """Beyond the CI slice (seeds 100000..119999, n alternating 4 and 7); ~8 min of CPU.
+    For the 100,000-schedule campaign use `cybermesh sim --schedules 100000 --workers 2`."""
+    failures = []
+    for seed in range(100_000, 120_000):
+        result = run(generate(seed, 4 if seed % 2 == 0 else 7))
+        if not result.ok:
+            failures.append((seed, result.violations[:1]))
+    assert failures == []
