@@ -40,11 +40,17 @@ def block_hash(header: block_pb2.BlockHeader) -> bytes:
     return hashlib.sha256(BLOCK_DOMAIN + encode(header)).digest()
 
 
+def well_formed(header: block_pb2.BlockHeader) -> bool:
+    """parent_hash, tx_root and state_root_hint are 32 bytes each (required before hashing)."""
+    return len(header.parent_hash) == len(header.tx_root) == len(header.state_root_hint) == 32
+
+
 def genesis_header(chain_id: str, genesis_time: int) -> block_pb2.BlockHeader:
     """The virtual genesis header (rule 2); its hash is GENESIS_HASH by definition."""
     return block_pb2.BlockHeader(
         schema_version=SCHEMA_VERSION, chain_id=chain_id, height=0, round=0,
-        parent_hash=GENESIS_HASH, timestamp=genesis_time,
+        parent_hash=GENESIS_HASH, proposer="", tx_root=hashlib.sha256(b"").digest(),
+        state_root_hint=GENESIS_HASH, timestamp=genesis_time, tx_count=0,
     )
 
 

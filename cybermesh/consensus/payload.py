@@ -6,7 +6,9 @@ tx_count, state_root_hint) to the application.
 
 NOTE (caller contracts):
 - `build(template, parent)` is called only on the leader of `template.round`, once per round;
-  it returns a Block whose header equals `template` in the consensus fields.
+  it returns a Block whose header equals `template` in chain_id, height, round, parent_hash
+  and proposer; it may lower the timestamp (e.g. clamp it to a window after the parent's) but
+  it must stay above the parent's. Otherwise the replica does not propose in that round.
 - `verify(block, parent)` is called once per proposal before voting; it must be deterministic
   (a function of the block and its ancestors only) and return False for any block that an
   honest replica must not vote for. Certified blocks fetched by sync are not re-verified here
@@ -39,6 +41,7 @@ class EmptyPayload:
         header = block_pb2.BlockHeader()
         header.CopyFrom(template)
         header.tx_root = EMPTY_TX_ROOT
+        header.state_root_hint = bytes(32)  # no execution in the simulator
         return block_pb2.Block(schema_version=SCHEMA_VERSION, header=header)
 
     def verify(self, block: block_pb2.Block, parent: block_pb2.BlockHeader) -> bool:

@@ -39,6 +39,7 @@ from cybermesh.consensus.crypto import (
     proposal_bytes,
     timeout_bytes,
     vote_bytes,
+    well_formed,
 )
 from cybermesh.consensus.errors import ConsensusError, InvalidMessage
 from cybermesh.consensus.messages import wrap
@@ -261,6 +262,12 @@ class Replica:
             timestamp=max(now, parent.timestamp + 1),
         )
         block = self._payload.build(template, parent)
+        h = block.header
+        if (h.chain_id, h.height, h.round, h.parent_hash, h.proposer) != (
+                template.chain_id, template.height, r, template.parent_hash, self.me) \
+                or h.timestamp <= parent.timestamp:
+            step.rejected.append("invalid_payload")
+            return
         try:
             signature = self.safety.sign_proposal(block, qc, tc)
         except ConsensusError as exc:
@@ -279,6 +286,8 @@ class Replica:
         r = h.round
         if h.chain_id != self.chain_id or h.proposer != self.validators.leader(r):
             raise InvalidMessage("proposal", r, f"proposer {h.proposer!r} is not the leader")
+        if not well_formed(h):
+            raise InvalidMessage("proposal", r, "header hashes are not 32 bytes")
         message = proposal_bytes(self.chain_id, r, block_hash(h))
         if not self._verify(self.validators.keys[h.proposer], message, p.signature):
             raise InvalidMessage("proposal", r, "bad proposer signature")
@@ -395,9 +404,9 @@ class Replica:
             raise InvalidMessage("sync_response", 0, f"chain {resp.chain_id!r}")
         known: list[block_pb2.QuorumCert] = []
         for cb in resp.blocks:
+            if cb.block.header.chain_id != self.chain_id or not well_formed(cb.block.header):
+                raise InvalidMessage("sync_response", 0, "malformed block or another chain")
             hash_ = block_hash(cb.block.header)
-            if cb.block.header.chain_id != self.chain_id:
-                raise InvalidMessage("sync_response", 0, "block of another chain")
             if hash_ in self._ledger_index or (
                     not cb.HasField("qc") and hash_ not in self._awaiting):
                 continue  # committed already, or uncertified and not asked for by a QC we hold

@@ -23,6 +23,7 @@ from cybermesh.consensus.crypto import (
     proposal_bytes,
     timeout_bytes,
     vote_bytes,
+    well_formed,
 )
 from cybermesh.consensus.errors import (
     InvalidMessage,
@@ -86,6 +87,8 @@ class SafetyRules:
         if block is None:
             return
         h, vd = block.header, qc.vote_data
+        if not well_formed(h):
+            raise InvalidMessage(kind, round_, "0: header hashes are not 32 bytes")
         if h.chain_id != self._validators.chain_id or h.parent_hash != vd.block_hash \
                 or h.height != vd.height + 1 or h.round <= vd.round:
             raise InvalidMessage(kind, round_, "0: qc does not certify the parent of the block")
@@ -108,7 +111,8 @@ class SafetyRules:
                       tc: consensus_pb2.TimeoutCert | None) -> bytes:
         """Sign `block` as its proposer when
 
-        0. the certificates verify and `qc` certifies the block's parent (and the proposer is us);
+        0. the header is well formed, the certificates verify and `qc` certifies the block's parent
+           (and the proposer is us);
         1. block.round > last_voted_round (never propose in a round already voted/timed out in);
         2. block.round == qc.round + 1, or block.round == tc.round + 1 and
            qc.round >= tc.high_qc.round (the block extends the highest QC the TC reports).

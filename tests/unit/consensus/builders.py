@@ -26,6 +26,7 @@ def make_block(parent: block_pb2.QuorumCert, round_: int, *, salt: int = 0) -> b
     header = block_pb2.BlockHeader(
         schema_version=SCHEMA_VERSION, chain_id=CHAIN_ID, height=vd.height + 1, round=round_,
         parent_hash=vd.block_hash, proposer=VS.leader(round_), tx_root=EMPTY_TX_ROOT,
+        state_root_hint=bytes(32),
         timestamp=GENESIS.genesis_time + 10 * round_ + salt,
     )
     return block_pb2.Block(schema_version=SCHEMA_VERSION, header=header)

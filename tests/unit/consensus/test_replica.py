@@ -120,3 +120,28 @@ def test_a_replica_that_missed_many_blocks_catches_up_in_small_sync_batches() ->
     caught = [block_hash(c.block.header) for c in nodes["v0"].ledger]
     ahead = [block_hash(c.block.header) for c in nodes["v1"].ledger]
     assert len(caught) >= behind and caught == ahead[: len(caught)]
+
+
+def test_a_payload_that_changes_consensus_fields_is_not_proposed() -> None:
+    from cybermesh.consensus.payload import EmptyPayload
+    from cybermesh.proto.v1 import block_pb2
+
+    class Tampering(EmptyPayload):
+        def build(self, template: block_pb2.BlockHeader,
+                  parent: block_pb2.BlockHeader) -> block_pb2.Block:
+            block = super().build(template, parent)
+            block.header.height += 1
+            return block
+
+    leader = Replica(GENESIS, "v1", signing_key("v1"), MemorySafetyStorage(), payload=Tampering())
+    out = leader.start(0)
+    assert out.broadcast == () and out.rejected == ("invalid_payload",)
+
+
+def test_a_proposal_with_a_malformed_header_is_refused_not_raised() -> None:
+    nodes = replicas()
+    proposal = nodes["v1"].start(0).broadcast[0]
+    bad = consensus_pb2.ConsensusMessage()
+    bad.CopyFrom(proposal)
+    bad.proposal.block.header.state_root_hint = b"\x01"
+    assert nodes["v2"].on_message("v1", bad, 0).rejected == ("invalid_message",)

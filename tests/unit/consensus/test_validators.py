@@ -81,7 +81,7 @@ def test_block_hash_test_vector() -> None:
     header = block_pb2.BlockHeader(
         schema_version=1, chain_id="cybermesh-test", height=1, round=1, parent_hash=bytes(32),
         proposer="v1", tx_root=bytes.fromhex("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
-        timestamp=1767225600001)
+        state_root_hint=bytes(32), timestamp=1767225600001)
     preimage = b"cybermesh/v1/block\x00" + header.SerializeToString(deterministic=True)
     assert preimage.hex() == (
         "63796265726d6573682f76312f626c6f636b00"  # domain tag
@@ -89,7 +89,8 @@ def test_block_hash_test_vector() -> None:
         "2a20" + "00" * 32 +  # parent_hash
         "32027631"  # proposer
         "3a20e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"  # tx_root
+        "4220" + "00" * 32 +  # state_root_hint
         "4881d0eab6b733"  # timestamp
     )
     assert block_hash(header).hex() == (
-        "93175959cd590d48b16ef806ca6e62f4ea16382afb93301459a9dd05482beb83")
+        "7a0bef198015cb48e81d24e3cfcfd7a9dec08819f49738efc948793e05d7f962")
