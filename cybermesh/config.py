@@ -60,14 +60,6 @@ class AdmissionSettings(BaseModel):
     max_bytes_policy: int = Field(default=16 * 1024, ge=256)
 
 
-class MempoolSettings(BaseModel):
-    model_config = {"extra": "forbid"}
-
-    max_txs: int = Field(default=100_000, ge=1)
-    max_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
-    max_age_ms: int = Field(default=600_000, ge=1_000)
-
-
 class ConsensusSettings(BaseModel):
     """Pacemaker and sync knobs of the consensus core (docs/CONSENSUS.md)."""
 
@@ -83,6 +75,14 @@ class ConsensusSettings(BaseModel):
     """Recent committed blocks kept in memory to serve peers' sync requests."""
     safety_file: str = "consensus/safety.pb"
     """Safety data file, relative to data_dir (fsync'd before every vote/timeout)."""
+
+
+class MempoolSettings(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    max_txs: int = Field(default=100_000, ge=1)
+    max_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
+    max_age_ms: int = Field(default=600_000, ge=1_000)
 
 
 class Settings(BaseSettings):
@@ -106,8 +106,8 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
     kafka: KafkaSettings = KafkaSettings()
     admission: AdmissionSettings = AdmissionSettings()
-    mempool: MempoolSettings = MempoolSettings()
     consensus: ConsensusSettings = ConsensusSettings()
+    mempool: MempoolSettings = MempoolSettings()
 
     @classmethod
     def settings_customise_sources(
