@@ -76,6 +76,23 @@ class AdmissionSettings(BaseModel):
     max_bytes_policy: int = Field(default=16 * 1024, ge=256)
 
 
+class ConsensusSettings(BaseModel):
+    """Pacemaker and sync knobs of the consensus core (docs/CONSENSUS.md)."""
+
+    model_config = {"extra": "forbid"}
+
+    base_timeout_ms: int = Field(default=1_000, ge=10, le=600_000)
+    """Round timeout after a round that ended with a QC."""
+    max_timeout_ms: int = Field(default=30_000, ge=10, le=3_600_000)
+    """Cap of the exponentially backed-off round timeout."""
+    sync_batch: int = Field(default=64, ge=1, le=256)
+    """Blocks asked for (and served) per sync request."""
+    keep_committed: int = Field(default=10_000, ge=100)
+    """Recent committed blocks kept in memory to serve peers' sync requests."""
+    safety_file: str = "consensus/safety.pb"
+    """Safety data file, relative to data_dir (fsync'd before every vote/timeout)."""
+
+
 class MempoolSettings(BaseModel):
     model_config = {"extra": "forbid"}
 
@@ -186,6 +203,7 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
     kafka: KafkaSettings = KafkaSettings()
     admission: AdmissionSettings = AdmissionSettings()
+    consensus: ConsensusSettings = ConsensusSettings()
     mempool: MempoolSettings = MempoolSettings()
     state: StateSettings = StateSettings()
     p2p: P2PSettings = P2PSettings()

@@ -1,0 +1,18 @@
+"""The `consensus` settings section: defaults, env override, errors naming the field."""
+
+from __future__ import annotations
+
+import pytest
+
+from cybermesh.config import ConfigError, load_settings
+
+
+def test_defaults_and_env_override(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().consensus.base_timeout_ms == 1000
+    monkeypatch.setenv("CYBERMESH_CONSENSUS__MAX_TIMEOUT_MS", "5000")
+    assert load_settings().consensus.max_timeout_ms == 5000
+
+
+def test_bad_value_names_the_field() -> None:
+    with pytest.raises(ConfigError, match=r"consensus\.sync_batch"):
+        load_settings(consensus={"sync_batch": 0})
