@@ -2,8 +2,9 @@
 
 Rules:
 
-1. `block_hash(header) = SHA-256(b"cybermesh/v1/block\\x00" + encode(header))`, `encode` being
-   the deterministic protobuf serialization. The header commits to the payload via `tx_root`.
+1. `block_hash(header)` is the block core's canonical header hash (`cybermesh.block.hashing`,
+   docs/BLOCKS.md rule H.2): SHA-256 over a fixed big-endian header encoding, independent of
+   protobuf serialization. The header commits to the payload via `tx_root`.
 2. The genesis block is virtual: its hash is `GENESIS_HASH` (32 zero bytes, the parent hash of
    height 1), height 0, round 0. It is certified by `genesis_qc(chain_id)`, which carries no
    signatures and is valid by definition.
@@ -20,11 +21,11 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Final
 
+from cybermesh.block import hashing
 from cybermesh.proto.v1 import block_pb2
 from cybermesh.wire.signing import verify_signature
 from cybermesh.wire.strict import encode
 
-BLOCK_DOMAIN: Final = b"cybermesh/v1/block\x00"
 PROPOSAL_DOMAIN: Final = b"cybermesh/v1/consensus/proposal\x00"
 VOTE_DOMAIN: Final = b"cybermesh/v1/consensus/vote\x00"
 TIMEOUT_DOMAIN: Final = b"cybermesh/v1/consensus/timeout\x00"
@@ -37,7 +38,7 @@ Verify = Callable[[bytes, bytes, bytes], bool]
 
 def block_hash(header: block_pb2.BlockHeader) -> bytes:
     """Rule 1."""
-    return hashlib.sha256(BLOCK_DOMAIN + encode(header)).digest()
+    return hashing.block_hash(header)
 
 
 def well_formed(header: block_pb2.BlockHeader) -> bool:

@@ -260,7 +260,10 @@ class CommittedBlock(_message.Message):
 
     @_builtins.property
     def commit_qc(self) -> Global___QuorumCert:
-        """certifies a child of `block` at round block.round + 1"""
+        """The QC that committed `block`: it certifies a block C at round R+1 whose parent (round R) is
+        `block` itself or a descendant of it (several ancestors commit together under one QC); the
+        chain from `block` up to C is linked by parent hashes through the following records.
+        """
 
     def __init__(
         self,

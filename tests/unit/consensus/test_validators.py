@@ -75,6 +75,7 @@ def test_caching_verifier_checks_each_valid_triple_once_and_never_caches_failure
 
 def test_block_hash_test_vector() -> None:
     """A fixed header has a fixed hash (crypto rule 1), so other implementations can check."""
+    from cybermesh.block.hashing import header_bytes
     from cybermesh.consensus.crypto import block_hash
     from cybermesh.proto.v1 import block_pb2
 
@@ -82,15 +83,17 @@ def test_block_hash_test_vector() -> None:
         schema_version=1, chain_id="cybermesh-test", height=1, round=1, parent_hash=bytes(32),
         proposer="v1", tx_root=bytes.fromhex("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
         state_root_hint=bytes(32), timestamp=1767225600001)
-    preimage = b"cybermesh/v1/block\x00" + header.SerializeToString(deterministic=True)
+    preimage = header_bytes(header)
     assert preimage.hex() == (
-        "63796265726d6573682f76312f626c6f636b00"  # domain tag
-        "0801" "120e63796265726d6573682d74657374" "1801" "2001"  # version, chain, height, round
-        "2a20" + "00" * 32 +  # parent_hash
-        "32027631"  # proposer
-        "3a20e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"  # tx_root
-        "4220" + "00" * 32 +  # state_root_hint
-        "4881d0eab6b733"  # timestamp
+        "63796265726d6573682f76312f626c6f636b2d68656164657200"  # "cybermesh/v1/block-header\\0"
+        "00000001"  # schema_version u32
+        "0000000e" "63796265726d6573682d74657374"  # chain_id, u32 length-prefixed
+        "0000000000000001" "0000000000000001"  # height, round u64
+        + "00" * 32  # parent_hash
+        + "00000002" "7631"  # proposer
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"  # tx_root
+        + "00" * 32  # state_root_hint
+        + "0000019b76daa801" "00000000"  # timestamp i64, tx_count u32
     )
     assert block_hash(header).hex() == (
-        "7a0bef198015cb48e81d24e3cfcfd7a9dec08819f49738efc948793e05d7f962")
+        "5c1f9b4620d09708f2216950a4a109a570f26d5d280d28fb537f9d3e076832c2")
