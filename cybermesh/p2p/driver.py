@@ -106,11 +106,14 @@ class ConsensusDriver:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        if task is None:
+            return
+        while not task.done():  # a cancel may be absorbed by an inner await: repeat it
+            task.cancel()
+            await asyncio.wait({task}, timeout=1.0)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
     async def wait(self) -> None:
         """Wait for the driving task; its failure propagates here."""
@@ -127,7 +130,10 @@ class ConsensusDriver:
                 continue
             wait_s = None if timer is None else max(0.0, (timer.at_ms - self._clock()) / 1000)
             try:
-                msg = await asyncio.wait_for(self.transport.recv(), wait_s)
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that
+                # races with a completed recv(), and stop() would then hang.
+                async with asyncio.timeout(wait_s):
+                    msg = await self.transport.recv()
             except TimeoutError:
                 continue
             sender = self._validator_of.get(msg.peer)
