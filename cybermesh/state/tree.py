@@ -2,13 +2,14 @@
 
 Storage layout (all in one NodeStore, so one atomic write per version):
 
-- ``b"n" + u64 version + u16 depth + prefix`` -> node. `prefix` is the integer formed by the
-  first `depth` bits of the path, big-endian in ceil(depth/8) bytes. A node is written once,
-  at the version that created it (Jellyfish-style node keys), and never rewritten.
-  internal: ``0x02 || left_hash || right_hash || u64 left_ver || u64 right_ver || u8 left_kind
-  || u8 right_kind``; leaf: ``0x01 || key_hash || u32 len(key) || key || value``.
+- ``b"n" + u64 version + u16 depth + prefix`` -> page or leaf node. `prefix` is the integer
+  formed by the first `depth` bits of the path, big-endian in ceil(depth/8) bytes. A node is
+  written once, at the version that created it (Jellyfish-style node keys), and never
+  rewritten. page (at every internal node whose depth is a multiple of 4, the 4 levels below
+  it; cybermesh.state.treeupdate): ``0x02 || 30 refs`` (heap slots 2..31, each ``u8 kind ||
+  hash || u64 version``); leaf: ``0x01 || key_hash || u32 len(key) || key || value``.
 - ``b"r" + u64 version`` -> root ref ``u8 kind || hash || u64 node_version``.
-- ``b"s" + u64 version`` -> node keys made stale by that version (``u8 len || key``)*.
+- ``b"s" + u64 version`` -> page and leaf keys made stale by that version (``u8 len || key``)*.
 - ``b"l" + key_hash`` -> value at the latest version (fast reads for execution).
 - ``b"m" + name`` -> u64 metadata: ``latest``, ``oldest`` (oldest retained version).
 
@@ -18,6 +19,8 @@ Rules:
    key hash (so the write order of keys within a block does not matter).
 3. Pruning to P keeps versions >= P readable and deletes every node made stale at a version
    <= P (such a node is referenced only by versions < P).
+4. The storage layout is not a contract (roots and proofs are): it changed from one binary
+   node per key to 16-ary pages without changing any root (tests/vectors/state).
 """
 
 from __future__ import annotations

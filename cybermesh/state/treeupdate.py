@@ -66,10 +66,11 @@ def ref_key(ref: bytes, depth: int, prefix: int) -> bytes:
     return b"n" + ref[33:41] + sfx(depth, prefix)
 
 
-def decode_page(raw: bytes) -> Page:
-    """A stored page as its slot list (slots 0 and 1 are placeholders)."""
+def decode_page(raw: bytes) -> tuple[bytes, ...]:
+    """A stored page as its slots (slots 0 and 1 are placeholders). A tuple of bytes, so the
+    cyclic garbage collector untracks cached pages."""
     assert len(raw) == _PAGE_BYTES, f"page of {len(raw)} bytes"
-    return [EMPTY_REF, EMPTY_REF, *[raw[p : p + REF_LEN] for p in range(1, _PAGE_BYTES, REF_LEN)]]
+    return (EMPTY_REF, EMPTY_REF, *[raw[p : p + REF_LEN] for p in range(1, _PAGE_BYTES, REF_LEN)])
 
 
 def decode_leaf(raw: bytes) -> tuple[bytes, bytes, bytes]:
@@ -81,8 +82,8 @@ def decode_leaf(raw: bytes) -> tuple[bytes, bytes, bytes]:
 class TreeUpdate:
     """Collects the pages and leaves one version writes (`puts`) and the keys it makes stale.
 
-    `load(nk)` returns a decoded page (a list: callers must not mutate it) or leaf; `cache`
-    receives every page written.
+    `load(nk)` returns a decoded page (a tuple of slots) or leaf; `cache` receives every page
+    written.
     """
 
     def __init__(
@@ -125,15 +126,17 @@ class TreeUpdate:
             return bytes(ref)  # already placed (a no-copy for bytes)
         _, h, khash, key, value = ref
         self.puts[self.vkey + sfx(depth, prefix)] = b"\x01" + khash + _pack_i(len(key)) + key + value
-        return b"\x01" + h + self.v8
+        placed: bytes = b"\x01" + h + self.v8
+        return placed
 
     # -- pages ----------------------------------------------------------------------------
-    def seal(self, page: Page, out: Ref, depth: int, prefix: int) -> Ref:
-        """Write `page` (rooted at (depth, prefix)) if its root `out` is internal; return `out`."""
+    def seal(self, page: Page, out: Ref, at: bytes) -> Ref:
+        """Write `page` (rooted at the position whose key suffix is `at`) if its root `out` is
+        internal; return `out`."""
         if type(out) is bytes and out[0] == INTERNAL:
-            nk = self.vkey + sfx(depth, prefix)
+            nk = self.vkey + at
             self.puts[nk] = b"\x02" + b"".join(page[2:])
-            self.cache[nk] = page
+            self.cache[nk] = tuple(page)
         return out
 
     def combine(self, page: Page, i: int, depth: int, prefix: int, left: Ref, right: Ref) -> Ref:
@@ -162,7 +165,7 @@ class TreeUpdate:
     def build_page(self, depth: int, prefix: int, leaves: list[Any]) -> Ref:
         """A fresh subtree at a page root holding exactly `leaves`."""
         page = [EMPTY_REF] * (2 * BOTTOM)
-        return self.seal(page, self.build(page, 1, depth, prefix, leaves), depth, prefix)
+        return self.seal(page, self.build(page, 1, depth, prefix, leaves), sfx(depth, prefix))
 
     def build(self, page: Page, i: int, depth: int, prefix: int, leaves: list[Any]) -> Ref:
         """A fresh subtree at slot i holding exactly `leaves` (sorted (kint, khash, key, value))."""
@@ -187,11 +190,16 @@ class TreeUpdate:
         items[lo:hi] applied; returns `ref` itself (same object) when nothing changed."""
         if lo == hi:
             return ref
+        at = sfx(depth, prefix)
         if ref[0] == INTERNAL:
-            nk = ref_key(ref, depth, prefix)
-            page = list(self.load(nk))
+            nk = b"n" + ref[33:41] + at
+            cached = self.cache.get(nk)
+            page = list(cached if cached is not None else self.load(nk))
             page[1] = ref
-            out = self.walk(page, 1, depth, prefix, lo, hi)
+            if hi - lo == 1:
+                out = self.walk1(page, 1, depth, prefix, lo)
+            else:
+                out = self.walk(page, 1, depth, prefix, lo, hi)
             if out is ref:
                 return ref
             self.stale.append(nk)
@@ -200,10 +208,10 @@ class TreeUpdate:
             out = self.leafy(page, 1, ref, depth, prefix, lo, hi)
             if out is ref:
                 return ref
-        return self.seal(page, out, depth, prefix)
+        return self.seal(page, out, at)
 
     def walk(self, page: Page, i: int, depth: int, prefix: int, lo: int, hi: int) -> Ref:
-        """Rule 1 inside a page: slot i at (depth, prefix) with items[lo:hi] applied."""
+        """Rule 1 inside a page: slot i (< BOTTOM) at (depth, prefix) with items[lo:hi] applied."""
         ref = page[i]
         if ref[0] != INTERNAL:
             return self.leafy(page, i, ref, depth, prefix, lo, hi)
@@ -211,15 +219,49 @@ class TreeUpdate:
         mid = bisect_left(self.kints, prefix | bit, lo, hi)
         c = 2 * i
         left, right = page[c], page[c + 1]
-        if c < BOTTOM:
-            new_left = left if lo == mid else self.walk(page, c, depth + 1, prefix, lo, mid)
-            new_right = right if mid == hi else self.walk(page, c + 1, depth + 1, prefix | bit, mid, hi)
-        else:
+        if c >= BOTTOM:
             new_left = self.update(left, depth + 1, prefix, lo, mid)
             new_right = self.update(right, depth + 1, prefix | bit, mid, hi)
+        else:
+            if lo == mid:
+                new_left = left
+            else:
+                new_left = self.walk1(page, c, depth + 1, prefix, lo) if mid - lo == 1 else self.walk(page, c, depth + 1, prefix, lo, mid)
+            if mid == hi:
+                new_right = right
+            else:
+                new_right = self.walk1(page, c + 1, depth + 1, prefix | bit, mid) if hi - mid == 1 else self.walk(page, c + 1, depth + 1, prefix | bit, mid, hi)
         if new_left is left and new_right is right:
             return ref
         return self.combine(page, i, depth, prefix, new_left, new_right)
+
+    def walk1(self, page: Page, i: int, depth: int, prefix: int, lo: int) -> Ref:
+        """`walk` for the single change items[lo]: descend by the key's bits without
+        recursion, then combine back up to slot i."""
+        top, ref, kint = i, page[i], self.kints[lo]
+        while ref[0] == INTERNAL and i < BOTTOM:
+            bit = 1 << (_TOP - depth)
+            if kint & bit:
+                i, prefix = 2 * i + 1, prefix | bit
+            else:
+                i = 2 * i
+            depth += 1
+            ref = page[i]
+        if i >= BOTTOM:
+            out = self.update(ref, depth, prefix, lo, lo + 1)
+        else:
+            out = self.leafy(page, i, ref, depth, prefix, lo, lo + 1)
+        if out is ref:
+            return page[top]
+        while i != top:
+            depth -= 1
+            prefix &= ~(1 << (_TOP - depth))
+            if i & 1:
+                out = self.combine(page, i >> 1, depth, prefix, page[i - 1], out)
+            else:
+                out = self.combine(page, i >> 1, depth, prefix, out, page[i + 1])
+            i >>= 1
+        return out
 
     def leafy(self, page: Page, i: int, ref: bytes, depth: int, prefix: int, lo: int, hi: int) -> Ref:
         """Rule 1 at an EMPTY or LEAF slot: rebuild it with items[lo:hi] (or keep `ref`)."""
