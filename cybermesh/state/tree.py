@@ -43,6 +43,7 @@ from cybermesh.state.treeupdate import (
     TreeUpdate,
     decode_leaf,
     decode_page,
+    leaf_key,
     ref_key,
 )
 
@@ -126,7 +127,7 @@ class VersionedTree:
         return node
 
     # -- reads ----------------------------------------------------------------------------
-    def _descend(self, khash: bytes, version: int) -> tuple[list[bytes], bytes, int, int]:
+    def _descend(self, khash: bytes, version: int) -> tuple[list[bytes], bytes]:
         kint = int.from_bytes(khash, "big")
         ref, depth, prefix, siblings = self._root_ref(version), 0, 0, []
         page, i = [], 1
@@ -144,7 +145,7 @@ class VersionedTree:
             depth += 1
             if i >= BOTTOM:
                 i = 1
-        return siblings, ref, depth, prefix
+        return siblings, ref
 
     def get(self, key: bytes, version: int | None = None) -> bytes | None:
         """The value of `key` at `version` (default latest), None if absent."""
@@ -152,10 +153,10 @@ class VersionedTree:
         latest = self.latest
         if version is None or version == latest:
             return self.store.get(b"l" + khash)
-        _, ref, depth, prefix = self._descend(khash, version)
+        _, ref = self._descend(khash, version)
         if ref[0] != LEAF:
             return None
-        lkh, _, value = self._load(ref_key(ref, depth, prefix))
+        lkh, _, value = self._load(leaf_key(ref))
         return bytes(value) if lkh == khash else None
 
     def prove(self, key: bytes, version: int | None = None) -> SparseMerkleProof:
@@ -163,10 +164,10 @@ class VersionedTree:
         if version is None:
             version = self.latest if self.latest is not None else 0
         khash = _sha256(key).digest()
-        siblings, ref, depth, prefix = self._descend(khash, version)
+        siblings, ref = self._descend(khash, version)
         leaf = None
         if ref[0] == LEAF:
-            lkh, _, value = self._load(ref_key(ref, depth, prefix))
+            lkh, _, value = self._load(leaf_key(ref))
             leaf = (bytes(lkh), _sha256(value).digest())
         return SparseMerkleProof(tuple(bytes(s) for s in siblings), leaf)
 
@@ -176,7 +177,7 @@ class VersionedTree:
         while stack:
             ref, depth, prefix, page, i = stack.pop()
             if ref[0] == LEAF:
-                khash, key, value = self._load(ref_key(ref, depth, prefix))
+                khash, key, value = self._load(leaf_key(ref))
                 yield bytes(khash), bytes(key), bytes(value)
             elif ref[0] == INTERNAL:
                 if i == 1:
@@ -194,7 +195,7 @@ class VersionedTree:
             self._cache.clear()
 
     def _finish(self, version: int, up: TreeUpdate, root: Ref, extra: dict[bytes, bytes], deletes: list[bytes]) -> bytes:
-        root = up.place(root, 0, 0)
+        root = up.place(root)
         v = struct.pack(">Q", version)
         puts = up.puts
         puts[b"r" + v] = root

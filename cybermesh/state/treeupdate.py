@@ -4,18 +4,21 @@ Storage unit: a *page* holds the binary subtree below an internal node at a dept
 multiple of PAGE_LEVELS, down PAGE_LEVELS levels. Slots are heap-indexed: slot 1 is the page
 root (its ref lives in the parent page or the root record), slots 2i and 2i+1 are the children
 of slot i; the bottom row (BOTTOM..2*BOTTOM-1) holds the roots of the child pages. A slot is a
-41-byte *ref* ``u8 kind || hash || u64 version``: EMPTY (all zeros), LEAF (the leaf node is
-stored under its own key at that version), or INTERNAL (inside the page: an internal node of
-this page; in the bottom row: the child page, stored at that version). The hashes are those of
-cybermesh.state.smt: pages change the storage only, never a root or a proof.
+73-byte *ref* ``u8 kind || hash || u64 version || key_hash``: EMPTY (all zeros), LEAF (the
+leaf node is stored under ``b"f" || u64 version || key_hash``, independent of its position),
+or INTERNAL (key_hash zero; inside the page: an internal node of this page; in the bottom row:
+the child page, stored at that version). The hashes are those of cybermesh.state.smt: pages
+change the storage only, never a root or a proof.
 
 Rules (the tree shape of cybermesh.state.smt):
 1. The changes are sorted by key hash; the tree is walked once, descending only into
    subtrees that hold changed keys; untouched subtrees keep their refs (and pages).
-2. A rebuilt subtree with one leaf returns an *unplaced* leaf (a tuple), which floats up until
-   it meets a non-empty sibling; only then is it written, at its final position.
-3. Every page or leaf replaced or moved is listed in `stale` (pruning deletes it later); every
-   new page and leaf is in `puts` under the key of `version`.
+2. A subtree with one leaf is that leaf's ref, which floats up until it meets a non-empty
+   sibling. A new leaf is an *unplaced* tuple until it gets a sibling (or becomes the root);
+   then it is written. Moving a written leaf rewrites nothing (its key has no position), so
+   an update reads pages only, never leaves.
+3. Every page or leaf replaced is listed in `stale` (pruning deletes it later); every new page
+   and leaf is in `puts` under the key of `version`.
 4. Slots below a slot that is not INTERNAL are EMPTY.
 """
 
@@ -37,12 +40,13 @@ PAGE: Final = 2
 PAGE_LEVELS: Final = 4
 BOTTOM: Final = 1 << PAGE_LEVELS
 """First bottom-row slot; a page has 2*BOTTOM slots, of which 2..2*BOTTOM-1 are stored."""
-REF_LEN: Final = 41
+REF_LEN: Final = 73
 EMPTY_REF: Final = bytes(REF_LEN)
 _TOP: Final = 255
 _sha256 = hashlib.sha256
 Ref = Any
-"""A 41-byte ref, or an unplaced leaf ``(LEAF, hash, khash, key, value)``."""
+"""A 73-byte ref, or an unplaced new leaf ``(LEAF, hash, khash, key, value)``."""
+_ZERO32: Final = bytes(32)
 Page = list[bytes]
 
 _pack_q = struct.Struct(">cQ").pack
@@ -57,13 +61,18 @@ def sfx(depth: int, prefix: int) -> bytes:
 
 
 def node_key(version: int, depth: int, prefix: int) -> bytes:
-    """``b"n" || u64 version || u16 depth || prefix``: the key of a page or leaf node."""
+    """``b"n" || u64 version || u16 depth || prefix``: the key of a page."""
     return _pack_q(b"n", version) + sfx(depth, prefix)
 
 
 def ref_key(ref: bytes, depth: int, prefix: int) -> bytes:
-    """The node key of the page or leaf a (placed) ref at (depth, prefix) points to."""
+    """The key of the page an INTERNAL page-root ref at (depth, prefix) points to."""
     return b"n" + ref[33:41] + sfx(depth, prefix)
+
+
+def leaf_key(ref: bytes) -> bytes:
+    """``b"f" || u64 version || key_hash``: the key of the leaf node a LEAF ref points to."""
+    return b"f" + ref[33:73]
 
 
 def decode_page(raw: bytes) -> tuple[bytes, ...]:
@@ -98,6 +107,7 @@ class TreeUpdate:
         self.version = version
         self.v8 = struct.pack(">Q", version)
         self.vkey = b"n" + self.v8
+        self.tail = self.v8 + _ZERO32
         self.puts: dict[bytes, bytes] = {}
         self.stale: list[bytes] = []
         self._prepare(changes)
@@ -111,22 +121,13 @@ class TreeUpdate:
         self.items = [(k, *items[k]) for k in self.kints]
 
     # -- leaves ---------------------------------------------------------------------------
-    def unplace(self, ref: Ref, depth: int, prefix: int) -> Ref:
-        """Rule 2: lift a written leaf (now alone in its parent) so it can float up."""
-        if type(ref) is tuple:
-            return ref
-        nk = ref_key(ref, depth, prefix)
-        khash, key, value = self.load(nk)
-        self.stale.append(nk)
-        return (LEAF, ref[1:33], khash, key, value)
-
-    def place(self, ref: Ref, depth: int, prefix: int) -> bytes:
-        """Rule 2: write an unplaced leaf at (depth, prefix); return its ref."""
+    def place(self, ref: Ref) -> bytes:
+        """Rule 2: write an unplaced new leaf; return its ref (a ref is returned as is)."""
         if type(ref) is not tuple:
             return bytes(ref)  # already placed (a no-copy for bytes)
         _, h, khash, key, value = ref
-        self.puts[self.vkey + sfx(depth, prefix)] = b"\x01" + khash + _pack_i(len(key)) + key + value
-        placed: bytes = b"\x01" + h + self.v8
+        self.puts[b"f" + self.v8 + khash] = b"\x01" + khash + _pack_i(len(key)) + key + value
+        placed: bytes = b"\x01" + h + self.v8 + khash
         return placed
 
     # -- pages ----------------------------------------------------------------------------
@@ -145,22 +146,19 @@ class TreeUpdate:
         lkind, rkind = left[0], right[0]
         c = 2 * i
         if lkind == EMPTY:
-            if rkind == EMPTY:
+            if rkind != INTERNAL:
                 page[c] = page[c + 1] = EMPTY_REF
-                return EMPTY_REF
-            if rkind == LEAF:
-                page[c] = page[c + 1] = EMPTY_REF
-                return self.unplace(right, depth + 1, prefix | (1 << (_TOP - depth)))
+                return right
         elif rkind == EMPTY and lkind == LEAF:
             page[c] = page[c + 1] = EMPTY_REF
-            return self.unplace(left, depth + 1, prefix)
+            return left
         if type(left) is tuple:
-            left = self.place(left, depth + 1, prefix)
+            left = self.place(left)
         if type(right) is tuple:
-            right = self.place(right, depth + 1, prefix | (1 << (_TOP - depth)))
+            right = self.place(right)
         page[c] = left
         page[c + 1] = right
-        return b"\x02" + _sha256(b"\x01" + left[1:33] + right[1:33]).digest() + self.v8
+        return b"\x02" + _sha256(b"\x01" + left[1:33] + right[1:33]).digest() + self.tail
 
     def build_page(self, depth: int, prefix: int, leaves: list[Any]) -> Ref:
         """A fresh subtree at a page root holding exactly `leaves`."""
@@ -168,10 +166,13 @@ class TreeUpdate:
         return self.seal(page, self.build(page, 1, depth, prefix, leaves), sfx(depth, prefix))
 
     def build(self, page: Page, i: int, depth: int, prefix: int, leaves: list[Any]) -> Ref:
-        """A fresh subtree at slot i holding exactly `leaves` (sorted (kint, khash, key, value))."""
+        """A fresh subtree at slot i holding exactly `leaves`: sorted (kint, khash, key, value)
+        of new leaves, or (kint, ref) of a written leaf."""
         if not leaves:
             return EMPTY_REF
         if len(leaves) == 1:
+            if len(leaves[0]) == 2:
+                return leaves[0][1]
             _, khash, key, value = leaves[0]
             return (LEAF, leaf_hash(khash, _sha256(value).digest()), khash, key, value)
         if i >= BOTTOM:
@@ -266,20 +267,20 @@ class TreeUpdate:
     def leafy(self, page: Page, i: int, ref: bytes, depth: int, prefix: int, lo: int, hi: int) -> Ref:
         """Rule 1 at an EMPTY or LEAF slot: rebuild it with items[lo:hi] (or keep `ref`)."""
         kints, items = self.kints, self.items
-        final = [items[j] for j in range(lo, hi) if items[j][3] is not None]
+        final: list[Any] = [items[j] for j in range(lo, hi) if items[j][3] is not None]
         if ref[0] == EMPTY and not final:  # deleting absent keys changes nothing
             return ref
         if ref[0] == LEAF:
-            nk = ref_key(ref, depth, prefix)
-            khash, key, value = self.load(nk)
+            khash = ref[41:73]
             kint = int.from_bytes(khash, "big")
             j = bisect_left(kints, kint, lo, hi)
-            if j == hi or kints[j] != kint:
+            if j == hi or kints[j] != kint:  # the leaf's key is unchanged: it moves
                 if not final:
                     return ref
-                final.append((kint, khash, key, value))
+                final.append((kint, ref))
                 final.sort(key=lambda item: item[0])
-            elif len(final) == 1 and final[0][0] == kint and final[0][3] == value:
-                return ref
-            self.stale.append(nk)
+            else:
+                if len(final) == 1 and final[0][0] == kint and leaf_hash(khash, _sha256(final[0][3]).digest()) == ref[1:33]:
+                    return ref
+                self.stale.append(leaf_key(ref))
         return self.build(page, i, depth, prefix, final)
