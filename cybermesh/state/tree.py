@@ -2,13 +2,14 @@
 
 Storage layout (all in one NodeStore, so one atomic write per version):
 
-- ``b"n" + u64 version + u16 depth + prefix`` -> page or leaf node. `prefix` is the integer
-  formed by the first `depth` bits of the path, big-endian in ceil(depth/8) bytes. A node is
-  written once, at the version that created it (Jellyfish-style node keys), and never
-  rewritten. page (at every internal node whose depth is a multiple of 4, the 4 levels below
-  it; cybermesh.state.treeupdate): ``0x02 || 30 refs`` (heap slots 2..31, each ``u8 kind ||
-  hash || u64 version``); leaf: ``0x01 || key_hash || u32 len(key) || key || value``.
-- ``b"r" + u64 version`` -> root ref ``u8 kind || hash || u64 node_version``.
+- ``b"n" + u64 version + u16 depth + prefix`` -> page: the 4 binary levels below an internal
+  node whose depth is a multiple of 4 (cybermesh.state.treeupdate), ``0x02 || 30 refs`` (heap
+  slots 2..31, each ``u8 kind || hash || u64 version || key_hash``). `prefix` is the integer
+  formed by the first `depth` bits of the path, big-endian in ceil(depth/8) bytes.
+- ``b"f" + u64 version + key_hash`` -> leaf: ``0x01 || key_hash || u32 len(key) || key ||
+  value``. Pages and leaves are written once, at the version that created them
+  (Jellyfish-style keys), and never rewritten; a leaf's key does not depend on its position.
+- ``b"r" + u64 version`` -> root ref (73 bytes, as a page slot).
 - ``b"s" + u64 version`` -> page and leaf keys made stale by that version (``u8 len || key``)*.
 - ``b"l" + key_hash`` -> value at the latest version (fast reads for execution).
 - ``b"m" + name`` -> u64 metadata: ``latest``, ``oldest`` (oldest retained version).
