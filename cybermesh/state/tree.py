@@ -4,12 +4,13 @@ Storage layout (all in one NodeStore, so one atomic write per version):
 
 - ``b"n" + u64 version + u16 depth + prefix`` -> page: the 4 binary levels below an internal
   node whose depth is a multiple of 4 (cybermesh.state.treeupdate), ``0x02 || 30 refs`` (heap
-  slots 2..31, each ``u8 kind || hash || u64 version || key_hash``). `prefix` is the integer
+  slots 2..31; a ref is ``0x00`` (empty), ``0x02 || hash || u64 version`` (internal) or
+  ``0x01 || hash || u64 version || key_hash`` (leaf)). `prefix` is the integer
   formed by the first `depth` bits of the path, big-endian in ceil(depth/8) bytes.
 - ``b"f" + u64 version + key_hash`` -> leaf: ``0x01 || key_hash || u32 len(key) || key ||
   value``. Pages and leaves are written once, at the version that created them
   (Jellyfish-style keys), and never rewritten; a leaf's key does not depend on its position.
-- ``b"r" + u64 version`` -> root ref (73 bytes, as a page slot).
+- ``b"r" + u64 version`` -> root ref (as a page slot).
 - ``b"s" + u64 version`` -> page and leaf keys made stale by that version (``u8 len || key``)*.
 - ``b"l" + key_hash`` -> value at the latest version (fast reads for execution).
 - ``b"m" + name`` -> u64 metadata: ``latest``, ``oldest`` (oldest retained version).
@@ -109,7 +110,7 @@ class VersionedTree:
             version = self.latest
             if version is None:
                 return PLACEHOLDER
-        return bytes(self._root_ref(version)[1:33])
+        return bytes(self._root_ref(version)[1:33] or PLACEHOLDER)
 
     # -- node access ----------------------------------------------------------------------
     def _load(self, nk: bytes) -> Any:
@@ -137,10 +138,10 @@ class VersionedTree:
                 page = self._load(ref_key(ref, depth, prefix))
             bit = 1 << (_TOP - depth)
             if kint & bit:
-                siblings.append(page[2 * i][1:33])
+                siblings.append(page[2 * i][1:33] or PLACEHOLDER)
                 i, prefix = 2 * i + 1, prefix | bit
             else:
-                siblings.append(page[2 * i + 1][1:33])
+                siblings.append(page[2 * i + 1][1:33] or PLACEHOLDER)
                 i = 2 * i
             ref = page[i]
             depth += 1
@@ -205,7 +206,7 @@ class VersionedTree:
         puts[b"mlatest"] = v
         puts.update(extra)
         self.store.write(puts, deletes)
-        return bytes(root[1:33])
+        return bytes(root[1:33] or PLACEHOLDER)
 
     def apply(self, version: int, changes: Iterable[tuple[bytes, bytes | None]]) -> bytes:
         """Apply one version's changes (key -> value, or None to delete) in one atomic write;

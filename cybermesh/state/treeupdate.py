@@ -4,10 +4,11 @@ Storage unit: a *page* holds the binary subtree below an internal node at a dept
 multiple of PAGE_LEVELS, down PAGE_LEVELS levels. Slots are heap-indexed: slot 1 is the page
 root (its ref lives in the parent page or the root record), slots 2i and 2i+1 are the children
 of slot i; the bottom row (BOTTOM..2*BOTTOM-1) holds the roots of the child pages. A slot is a
-73-byte *ref* ``u8 kind || hash || u64 version || key_hash``: EMPTY (all zeros), LEAF (the
-leaf node is stored under ``b"f" || u64 version || key_hash``, independent of its position),
-or INTERNAL (key_hash zero; inside the page: an internal node of this page; in the bottom row:
-the child page, stored at that version). The hashes are those of cybermesh.state.smt: pages
+*ref*: EMPTY ``0x00`` (hash PLACEHOLDER); LEAF ``0x01 || hash || u64 version || key_hash`` (the
+leaf node is stored under ``b"f" || u64 version || key_hash``, independent of its position);
+INTERNAL ``0x02 || hash || u64 version`` (inside the page: an internal node of this page; in
+the bottom row: the child page, stored at that version). A page is stored as ``0x02`` and its
+refs 2..2*BOTTOM-1 concatenated. The hashes are those of cybermesh.state.smt: pages
 change the storage only, never a root or a proof.
 
 Rules (the tree shape of cybermesh.state.smt):
@@ -30,7 +31,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from typing import Any, Final
 
-from cybermesh.state.smt import leaf_hash
+from cybermesh.state.smt import PLACEHOLDER, leaf_hash
 
 EMPTY: Final = 0
 LEAF: Final = 1
@@ -40,19 +41,18 @@ PAGE: Final = 2
 PAGE_LEVELS: Final = 4
 BOTTOM: Final = 1 << PAGE_LEVELS
 """First bottom-row slot; a page has 2*BOTTOM slots, of which 2..2*BOTTOM-1 are stored."""
-REF_LEN: Final = 73
-EMPTY_REF: Final = bytes(REF_LEN)
+EMPTY_REF: Final = b"\x00"
+_REF_LEN: Final = (1, 73, 41)
+"""Ref length by kind."""
 _TOP: Final = 255
 _sha256 = hashlib.sha256
 Ref = Any
-"""A 73-byte ref, or an unplaced new leaf ``(LEAF, hash, khash, key, value)``."""
-_ZERO32: Final = bytes(32)
+"""A ref (bytes), or an unplaced new leaf ``(LEAF, hash, khash, key, value)``."""
 Page = list[bytes]
 
 _pack_q = struct.Struct(">cQ").pack
 _pack_h = struct.Struct(">H").pack
 _pack_i = struct.Struct(">I").pack
-_PAGE_BYTES: Final = 1 + REF_LEN * (2 * BOTTOM - 2)
 
 
 def sfx(depth: int, prefix: int) -> bytes:
@@ -78,8 +78,15 @@ def leaf_key(ref: bytes) -> bytes:
 def decode_page(raw: bytes) -> tuple[bytes, ...]:
     """A stored page as its slots (slots 0 and 1 are placeholders). A tuple of bytes, so the
     cyclic garbage collector untracks cached pages."""
-    assert len(raw) == _PAGE_BYTES, f"page of {len(raw)} bytes"
-    return (EMPTY_REF, EMPTY_REF, *[raw[p : p + REF_LEN] for p in range(1, _PAGE_BYTES, REF_LEN)])
+    slots = [EMPTY_REF, EMPTY_REF]
+    pos, end = 1, len(raw)
+    while pos < end:
+        kind = raw[pos]
+        n = _REF_LEN[kind]
+        slots.append(raw[pos : pos + n] if kind else EMPTY_REF)
+        pos += n
+    assert len(slots) == 2 * BOTTOM and pos == end, f"page of {len(raw)} bytes"
+    return tuple(slots)
 
 
 def decode_leaf(raw: bytes) -> tuple[bytes, bytes, bytes]:
@@ -107,7 +114,6 @@ class TreeUpdate:
         self.version = version
         self.v8 = struct.pack(">Q", version)
         self.vkey = b"n" + self.v8
-        self.tail = self.v8 + _ZERO32
         self.puts: dict[bytes, bytes] = {}
         self.stale: list[bytes] = []
         self._prepare(changes)
@@ -158,7 +164,7 @@ class TreeUpdate:
             right = self.place(right)
         page[c] = left
         page[c + 1] = right
-        return b"\x02" + _sha256(b"\x01" + left[1:33] + right[1:33]).digest() + self.tail
+        return b"\x02" + _sha256(b"\x01" + (left[1:33] or PLACEHOLDER) + (right[1:33] or PLACEHOLDER)).digest() + self.v8
 
     def build_page(self, depth: int, prefix: int, leaves: list[Any]) -> Ref:
         """A fresh subtree at a page root holding exactly `leaves`."""
