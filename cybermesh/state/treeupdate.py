@@ -26,6 +26,7 @@ Rules (the tree shape of cybermesh.state.smt):
 from __future__ import annotations
 
 import hashlib
+import re
 import struct
 from bisect import bisect_left
 from collections.abc import Callable, Iterable
@@ -42,8 +43,8 @@ PAGE_LEVELS: Final = 4
 BOTTOM: Final = 1 << PAGE_LEVELS
 """First bottom-row slot; a page has 2*BOTTOM slots, of which 2..2*BOTTOM-1 are stored."""
 EMPTY_REF: Final = b"\x00"
-_REF_LEN: Final = (1, 73, 41)
-"""Ref length by kind."""
+_SLOT: Final = re.compile(rb"\x00|\x01.{72}|\x02.{40}", re.DOTALL)
+"""One ref of a stored page (an empty, leaf or internal ref)."""
 _TOP: Final = 255
 _sha256 = hashlib.sha256
 Ref = Any
@@ -78,15 +79,9 @@ def leaf_key(ref: bytes) -> bytes:
 def decode_page(raw: bytes) -> tuple[bytes, ...]:
     """A stored page as its slots (slots 0 and 1 are placeholders). A tuple of bytes, so the
     cyclic garbage collector untracks cached pages."""
-    slots = [EMPTY_REF, EMPTY_REF]
-    pos, end = 1, len(raw)
-    while pos < end:
-        kind = raw[pos]
-        n = _REF_LEN[kind]
-        slots.append(raw[pos : pos + n] if kind else EMPTY_REF)
-        pos += n
-    assert len(slots) == 2 * BOTTOM and pos == end, f"page of {len(raw)} bytes"
-    return tuple(slots)
+    slots = _SLOT.findall(raw, 1)
+    assert len(slots) == 2 * BOTTOM - 2 and sum(map(len, slots)) == len(raw) - 1, f"bad page of {len(raw)} bytes"
+    return (EMPTY_REF, EMPTY_REF, *slots)
 
 
 def decode_leaf(raw: bytes) -> tuple[bytes, bytes, bytes]:
