@@ -80,7 +80,8 @@ def _u64(raw: bytes | None) -> int | None:
 class VersionedTree:
     """A sparse Merkle tree with one root per version, persisted through a NodeStore."""
 
-    def __init__(self, store: NodeStore, cache_limit: int = 1 << 19) -> None:
+    def __init__(self, store: NodeStore, cache_limit: int = 1 << 18) -> None:
+        """`cache_limit`: decoded pages kept in memory (about 1.1 KB each)."""
         self.store = store
         self.cache_limit = cache_limit
         self._cache: dict[bytes, Any] = {}

@@ -205,6 +205,7 @@ class TreeUpdate:
             if out is ref:
                 return ref
             self.stale.append(nk)
+            self.cache.pop(nk, None)  # the cache keeps live pages (reads of old versions reload)
         else:
             page = [EMPTY_REF] * (2 * BOTTOM)
             out = self.leafy(page, 1, ref, depth, prefix, lo, hi)
