@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import struct
 from collections.abc import Iterable, Iterator
+from itertools import islice
 from typing import Any, Final
 
 from cybermesh.state.nodestore import NodeStore
@@ -125,7 +126,7 @@ class VersionedTree:
         if raw[0] != PAGE:
             return decode_leaf(raw)
         if len(self._cache) >= self.cache_limit:
-            self._cache.clear()
+            self._bound_cache()
         node = self._cache[nk] = decode_page(raw)
         return node
 
@@ -194,8 +195,12 @@ class VersionedTree:
                     stack += [(*right, page, c + 1), (*left, page, c)]
 
     def _bound_cache(self) -> None:
-        if len(self._cache) >= self.cache_limit:
-            self._cache.clear()
+        """Evict the oldest-inserted pages down to 3/4 of the limit. Every version rewrites
+        (and re-inserts) the pages it touches, so the hot upper pages stay."""
+        excess = len(self._cache) - self.cache_limit * 3 // 4
+        if len(self._cache) >= self.cache_limit and excess > 0:
+            for nk in list(islice(self._cache, excess)):
+                del self._cache[nk]
 
     def _finish(self, version: int, up: TreeUpdate, root: Ref, extra: dict[bytes, bytes], deletes: list[bytes]) -> bytes:
         root = up.place(root)

@@ -281,8 +281,13 @@ class TreeUpdate:
                     return ref
                 final.append((kint, ref))
                 final.sort(key=lambda item: item[0])
-            else:
-                if len(final) == 1 and final[0][0] == kint and leaf_hash(khash, _sha256(final[0][3]).digest()) == ref[1:33]:
+            elif len(final) == 1 and final[0][0] == kint:  # an overwrite: hash the new leaf once
+                _, _, key, value = final[0]
+                new_hash = leaf_hash(khash, _sha256(value).digest())
+                if new_hash == ref[1:33]:
                     return ref
+                self.stale.append(leaf_key(ref))
+                return (LEAF, new_hash, khash, key, value)
+            else:
                 self.stale.append(leaf_key(ref))
         return self.build(page, i, depth, prefix, final)
