@@ -256,13 +256,19 @@ class TreeUpdate:
             out = self.leafy(page, i, ref, depth, prefix, lo, lo + 1)
         if out is ref:
             return page[top]
+        v8 = self.v8
         while i != top:
             depth -= 1
             prefix &= ~(1 << (_TOP - depth))
-            if i & 1:
-                out = self.combine(page, i >> 1, depth, prefix, page[i - 1], out)
+            sib = page[i ^ 1]
+            if sib[0] != EMPTY and type(out) is bytes and out[0] != EMPTY:  # combine(), inlined
+                page[i] = out
+                pair = sib[1:33] + out[1:33] if i & 1 else out[1:33] + sib[1:33]
+                out = b"\x02" + _sha256(b"\x01" + pair).digest() + v8
+            elif i & 1:
+                out = self.combine(page, i >> 1, depth, prefix, sib, out)
             else:
-                out = self.combine(page, i >> 1, depth, prefix, out, page[i + 1])
+                out = self.combine(page, i >> 1, depth, prefix, out, sib)
             i >>= 1
         return out
 
