@@ -372,8 +372,7 @@ class Transport:
 
     async def _peer_loop(self, peer: _Peer) -> None:
         attempt = 0
-        if peer.addr is not None and self.peer_id > peer.id:
-            await self._wait_changed(peer, self.config.dial_grace)
+        await self._dial_grace(peer)
         while self._running:
             conn = peer.conn
             if conn is None or conn.is_closed:
@@ -399,6 +398,17 @@ class Transport:
                     await self._wait_changed(peer, delay)
                 continue
             await self._run_writers(peer, conn)
+            await self._dial_grace(peer)
+
+    async def _dial_grace(self, peer: _Peer) -> None:
+        """Rule 7: the larger id lets the smaller one dial first, at start and after every lost
+        connection. Both sides see a closed connection at about the same time; if both redialed
+        at once, duplicate resolution would close one of the two new connections, possibly
+        while frames were on their way over it."""
+        if peer.addr is None or self.peer_id < peer.id:
+            return
+        if peer.conn is None or peer.conn.is_closed:
+            await self._wait_changed(peer, self.config.dial_grace)
 
     async def _wait_changed(self, peer: _Peer, seconds: float | None) -> None:
         peer.changed.clear()
@@ -437,23 +447,47 @@ class Transport:
             self.metrics["pings_ok"] += 1
 
     async def _writer(self, peer: _Peer, conn: Connection, protocol: str) -> None:
-        """Drain one outbox onto one stream; a reset stream is reopened (the frames in flight
-        are lost), a closed session ends the writer."""
+        """Drain one outbox onto one stream of `conn`.
+
+        Frames leave the outbox only once a stream on `conn` is open and `conn` is still the
+        peer's connection: if `conn` is closed or replaced (duplicate resolution, keepalive)
+        while the stream is being opened, the frames stay queued for the next connection.
+        A batch whose write fails is lost (metric `outbound_lost`; its bytes may or may not
+        have reached the peer); a reset stream is reopened for the next batch, a closed
+        connection ends the writer."""
         box, wake = peer.outboxes[protocol], peer.wakeups[protocol]
         stream: YamuxStream | None = None
+
+        def current() -> bool:
+            return peer.conn is conn and not conn.is_closed
+
         while True:
             while not box:
                 wake.clear()
                 await wake.wait()
-            batch = [box.popleft()]
-            size = len(batch[0])
-            while box and size + len(box[0]) <= self.config.batch_bytes:
-                frame = box.popleft()
-                batch.append(frame)
-                size += len(frame)
-            try:
-                if stream is None or stream.reset_:
+            if not current():
+                return
+            if stream is None or stream.reset_:
+                try:
                     stream = await self.host.open_stream(conn, protocol)
+                except (ConnectionError, TimeoutError, asyncio.IncompleteReadError) as exc:
+                    stream = None
+                    if not current():
+                        return  # the frames stay queued for the next connection
+                    # refused by a live remote: drop a batch so that a peer that always
+                    # refuses cannot keep us retrying the same frames
+                    self.metrics["outbound_lost"] += len(self._take_batch(box))
+                    if isinstance(exc, StreamReset):
+                        self.metrics["outbound_stream_resets"] += 1
+                        continue
+                    log.debug("writer %s %s: opening a stream failed: %r", peer.id, protocol, exc)
+                    await conn.close()
+                    return
+                if not current():
+                    stream.reset()
+                    return
+            batch = self._take_batch(box)
+            try:
                 await stream.write(batch[0] if len(batch) == 1 else b"".join(batch))
             except StreamReset:
                 self.metrics["outbound_stream_resets"] += 1
@@ -468,6 +502,16 @@ class Transport:
                 await conn.close()
                 return
             self.metrics["messages_sent"] += len(batch)
+
+    def _take_batch(self, box: deque[bytes]) -> list[bytes]:
+        """Pop queued frames (at least one) up to `batch_bytes` in total."""
+        batch = [box.popleft()]
+        size = len(batch[0])
+        while box and size + len(box[0]) <= self.config.batch_bytes:
+            frame = box.popleft()
+            batch.append(frame)
+            size += len(frame)
+        return batch
 
     # -- inbound -------------------------------------------------------------------------------
     def _admit(self, peer: _Peer, msg: Message) -> bool:
