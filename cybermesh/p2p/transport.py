@@ -32,8 +32,15 @@ Rules:
    dials, the peer with the larger id waits `dial_grace` seconds before its first dial. If two
    connections to one peer exist anyway, both sides keep the one dialed by the smaller peer id
    (the newest on a tie) and close the other.
+   The larger id also waits `dial_grace` before redialing a lost connection (both sides
+   usually see the loss at once; only the smaller id should redial).
 8. Every `keepalive_interval` seconds each connection is PINGed (yamux); no answer within
    `keepalive_timeout` closes it (metric `keepalive_timeouts`), and rule 7 redials.
+9. When rule 7 would keep the old connection against a new one the peer dialed, the old one
+   must first answer a PING within `keepalive_timeout`; if it does not, the peer has lost it
+   without our noticing and the new one replaces it (metric `stale_connections_replaced`).
+10. A writer takes frames from an outbox only once its stream is open on the peer's current
+   connection: frames queued while a connection is closed or replaced go out on the next one.
 """
 
 from __future__ import annotations
@@ -185,6 +192,7 @@ class Transport:
         self.events: asyncio.Queue[PeerEvent] = asyncio.Queue(1024)
         self.inbound_filter: Callable[[Message], bool] | None = None
         self._handlers: dict[str, RequestHandler] = {}
+        self._checks: set[asyncio.Task[None]] = set()
         self._running = False
         self.listen_addr: Multiaddr | None = None
         self.host.on_connection = self._on_connection
@@ -234,6 +242,7 @@ class Transport:
     async def stop(self) -> None:
         self._running = False
         tasks = [p.task for p in self._peers.values() if p.task is not None]
+        tasks += self._checks
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -338,13 +347,40 @@ class Transport:
         old = peer.conn
         if old is not None and not old.is_closed:
             self.metrics["duplicate_connections"] += 1
-            keep, drop = (conn, old) if self._prefer(conn, old) else (old, conn)
-            peer.conn = keep
-            await drop.close()
-            if keep is old:
+            if not self._prefer(conn, old):
+                task = asyncio.get_running_loop().create_task(self._check_old(peer, old, conn))
+                self._checks.add(task)
+                task.add_done_callback(self._checks.discard)
                 return
+            peer.conn = conn
+            await old.close()
         else:
             peer.conn = conn
+            self._event(PeerEvent(peer.id, True))
+        peer.changed.set()
+
+    async def _check_old(self, peer: _Peer, old: Connection, new: Connection) -> None:
+        """Rule 9: rule 7 keeps `old`, but `new` was dialed while `old` is open: either both
+        sides dialed at once (then `old` is alive) or the peer lost `old` without our noticing
+        (no FIN reached us) and redialed. `old` is kept only if it answers a PING within
+        `keepalive_timeout`; otherwise `new` replaces it. Meanwhile both stay open, so what the
+        peer sends on `new` is received."""
+        try:
+            await asyncio.wait_for(old.session.ping(), self.config.keepalive_timeout)
+        except (TimeoutError, ConnectionError):
+            pass
+        else:
+            await new.close()  # both sides hold both connections: rule 7 decides
+            return
+        self.metrics["stale_connections_replaced"] += 1
+        if new.is_closed:
+            await old.close()
+            return
+        current = peer.conn
+        peer.conn = new
+        if current is not None and not current.is_closed:
+            await current.close()
+        else:
             self._event(PeerEvent(peer.id, True))
         peer.changed.set()
 

@@ -349,3 +349,37 @@ async def test_a_connection_lost_on_both_sides_is_redialed_by_the_smaller_id_onl
     assert b.metrics["duplicate_connections"] == 0
     await a.send(b.peer_id, CONSENSUS, b"one connection")
     assert (await recv_n(b, 1))[0].data == b"one connection"
+
+
+async def test_a_peer_redialing_replaces_a_connection_we_did_not_see_die(transports) -> None:
+    """Rule 9: the smaller id holds its own connection, which the larger id lost without a FIN
+    reaching the smaller one (here: the smaller side's reader is stopped). Rule 7 alone would
+    keep the stale connection and close every redial until a keepalive noticed (never, with
+    keepalive off). The stale one does not answer a PING, so the redial replaces it."""
+    no_keepalive = TransportConfig(
+        backoff_base=0.05, dial_grace=0.2, keepalive_interval=0, keepalive_timeout=0.5
+    )
+    a, b = await transports(32, no_keepalive), await transports(33, no_keepalive)
+    small, large = (a, b) if a.peer_id < b.peer_id else (b, a)
+    link(a, b)
+    await eventually(lambda: a.is_connected(b.peer_id) and b.is_connected(a.peer_id))
+    (stale,) = [c for c in small.host.connections if not c.is_closed]
+    assert stale.initiator  # dialed by the smaller id: rule 7 prefers it
+    assert stale.session._reader is not None
+    stale.session._reader.cancel()  # deaf: the larger side's FIN and PONGs never arrive
+    (gone,) = [c for c in large.host.connections if not c.is_closed]
+    await gone.close()
+
+    def replaced() -> bool:
+        return (
+            small.is_connected(large.peer_id)
+            and small._peers[large.peer_id].conn is not stale
+            and large.is_connected(small.peer_id)
+        )
+
+    await eventually(replaced)
+    assert small.metrics["stale_connections_replaced"] == 1
+    await small.send(large.peer_id, CONSENSUS, b"to large")
+    await large.send(small.peer_id, CONSENSUS, b"to small")
+    assert (await recv_n(large, 1))[0].data == b"to large"
+    assert (await recv_n(small, 1))[0].data == b"to small"
