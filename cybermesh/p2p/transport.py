@@ -36,9 +36,9 @@ Rules:
    usually see the loss at once; only the smaller id should redial).
 8. Every `keepalive_interval` seconds each connection is PINGed (yamux); no answer within
    `keepalive_timeout` closes it (metric `keepalive_timeouts`), and rule 7 redials.
-9. When rule 7 would keep the old connection against a new one the peer dialed, the old one
-   must first answer a PING within `keepalive_timeout`; if it does not, the peer has lost it
-   without our noticing and the new one replaces it (metric `stale_connections_replaced`).
+9. When rule 7 would keep the old connection against a new one, the old one must first
+   answer a PING within `keepalive_timeout`; if it does not, the peer has lost it without our
+   noticing and the new one replaces it (metric `stale_connections_replaced`).
 10. A writer takes frames from an outbox only once its stream is open on the peer's current
    connection: frames queued while a connection is closed or replaced go out on the next one.
 """
