@@ -174,3 +174,11 @@ def test_replayer_from_a_snapshot_skips_heights_at_or_below_it() -> None:
     for h, raw in enumerate(chain.records, start=1):
         rep.feed(height_key(h), raw)
     assert rep.height == 5 and rep.root == chain.roots[-1]
+
+
+def test_reader_is_pure() -> None:
+    from tests.unit.test_purity import FORBIDDEN, ROOT, _imports
+
+    path = ROOT / "ledger" / "reader.py"
+    bad = [m for _, m in _imports(path) if m.split(".")[0] in FORBIDDEN or m.startswith(("cybermesh.storage", "cybermesh.stores"))]
+    assert bad == []
