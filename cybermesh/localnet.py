@@ -384,8 +384,11 @@ def member_status(m: Member) -> dict[str, Any]:
     except (OSError, ValueError):
         heights = {}
     row["heights"] = heights
-    committed = [v for k, v in heights.items() if "projection" not in k]
-    row["height"] = max(committed) if committed else None
+    if "cybermesh_height" in heights:  # the commit path's gauge: last committed height
+        row["height"] = heights["cybermesh_height"]
+    else:
+        committed = [v for k, v in heights.items() if "projection" not in k]
+        row["height"] = max(committed) if committed else None
     return row
 
 

@@ -95,7 +95,7 @@ class Replayer:
         if self._after_commit is not None:
             self._after_commit(vb.height)
         if self.projection is not None:
-            record = block_record(vb.committed, vb.hash, execution, root, self.machine, self.genesis)
+            record = block_record(vb.committed, vb.hash, execution, root)
             try:
                 self.projection.save_block(record, validator_id=self.validator_id)
             except ProjectionError as exc:
