@@ -83,6 +83,8 @@ class Plan:
     producer_key: str
     members: tuple[Member, ...]
     broker_started: bool = False
+    new_chain: bool = False
+    """`prepare` made this genesis now (stale topics of another chain would corrupt it)."""
 
     def topic(self, contract: str) -> str:
         return self.topic_prefix + contract
@@ -190,7 +192,8 @@ def prepare(
         for i, v in enumerate(ids)
     )
     producer_key = keys / f"{PRODUCER_ID}.key"
-    if not genesis_path.exists():
+    new_chain = not genesis_path.exists()
+    if new_chain:
         doc = {
             "chain_id": chain_id,
             "genesis_time": now_ms if now_ms is not None else int(time.time() * 1000),
@@ -224,6 +227,7 @@ def prepare(
         producer_key=str(producer_key),
         members=members,
         broker_started=broker_started,
+        new_chain=new_chain,
     )
     for m in members:
         Path(m.dir).mkdir(parents=True, exist_ok=True)
@@ -252,6 +256,39 @@ async def create_topics(plan: Plan, wait_s: float = 30.0) -> None:
                     if len(ps) >= parts and all(p.get("leader", -1) >= 0 for p in ps):
                         break
                     await asyncio.sleep(0.1)
+    finally:
+        await admin.close()
+
+
+def internal_prefixes(plan: Plan) -> tuple[str, ...]:
+    """Faust's own topics of the validators' apps (changelogs, repartition): `cybermesh-<id>-`."""
+    return tuple(f"cybermesh-{m.id}-" for m in plan.members)
+
+
+async def stale_topics(plan: Plan) -> list[str]:
+    """Topics a NEW chain must not inherit: the ledger topic and the apps' Faust topics (a
+    changelog would restore another chain's mempool; the ledger would mix two chains)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=plan.bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+    finally:
+        await admin.close()
+    ledger = plan.topic(topics.LEDGER_BLOCKS)
+    return sorted(t for t in existing if t == ledger or t.startswith(internal_prefixes(plan)))
+
+
+async def delete_topics(plan: Plan) -> list[str]:
+    """Delete this localnet's topics (rule 3) and its apps' Faust topics; returns their names."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=plan.bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        ours = {n for n, _ in plan.topic_names()}
+        doomed = sorted(t for t in existing if t in ours or t.startswith(internal_prefixes(plan)))
+        if doomed:
+            await admin.delete_topics(doomed)
+        return doomed
     finally:
         await admin.close()
 

@@ -14,7 +14,10 @@ web server reports its mempool ready. Logs: <dir>/logs/<id>.log; pids: <dir>/run
 status: per validator: pid alive, web port answering, mempool size, committed height (from
 the worker's `cybermesh_*height*` gauges, when it exposes them).
 down: SIGTERM, wait --grace seconds, SIGKILL; idempotent. --stop-broker also stops the broker
-if `up` started it; --purge then deletes the directory (keys, genesis, data, logs).
+if `up` started it; --purge also deletes the localnet's topics (ai.*, DLQs, control.*, the
+ledger, the workers' Faust changelogs) and the directory (keys, genesis, data, logs).
+A NEW chain (no genesis in --dir yet) refuses to start on a broker that still holds the ledger
+topic or Faust topics of validators with the same ids (another chain's data would leak in).
 Exit codes: 0 ok; 1 bad input or a worker failed to start (the message says which, and where
 its log is); 3 broker/topic error.
 """
@@ -86,6 +89,14 @@ def run_up(args: argparse.Namespace) -> int:
             topic_prefix=args.topic_prefix, id_prefix=args.id_prefix, partitions=args.partitions,
             broker_started=started,
         )  # fmt: skip
+        if plan.new_chain:
+            stale = asyncio.run(ln.stale_topics(plan))
+            if stale:
+                Path(plan.genesis).unlink()  # the next `up` checks again
+                return _fail(1, f"the broker at {bootstrap} holds topics of another chain with these validator ids: "
+                                f"{', '.join(stale[:6])}{' ...' if len(stale) > 6 else ''}. Remove them "
+                                "(`localnet down --purge` in that localnet's --dir, or `scripts/kafka stop && "
+                                "scripts/kafka reset`), or use another --id-prefix/--topic-prefix")  # fmt: skip
         err.print(f"[bold]==>[/] topics on {bootstrap}")
         asyncio.run(ln.create_topics(plan))
     except ln.LocalnetError as exc:
@@ -145,6 +156,12 @@ def run_down(args: argparse.Namespace) -> int:
     else:
         for mid, what in results.items():
             print(f"{mid}: {what}")
+    if args.purge:
+        try:
+            deleted = asyncio.run(ln.delete_topics(plan))
+            print(f"deleted {len(deleted)} topics", file=sys.stderr)
+        except (KafkaError, OSError) as exc:
+            print(f"localnet: could not delete the topics on {plan.bootstrap}: {exc!r}", file=sys.stderr)
     if args.stop_broker and plan.broker_started:
         ln.stop_broker()
     if args.purge:

@@ -97,6 +97,24 @@ async def test_up_status_produce_down(kafka_bootstrap: str, tmp_path: Path, vali
     assert again.returncode == 0 and set(json.loads(again.stdout).values()) == {"not running"}
     for i in range(validators):
         assert "Closing event loop" in (d / "logs" / f"{tag}-v{i}.log").read_text()
+    # a NEW chain with the same validator ids would inherit their Faust changelogs: refused
+    fresh = tmp_path / "fresh"
+    args = ("localnet", "up", "--validators", str(validators), "--dir", str(fresh), "--bootstrap", kafka_bootstrap,
+            "--topic-prefix", f"{tag}-", "--id-prefix", f"{tag}-v", "--base-port", str(base), "--json")  # fmt: skip
+    refused = await cli(*args)
+    assert refused.returncode == 1 and "holds topics of another chain" in refused.stderr
+    assert not (fresh / "genesis.json").exists()
+    # --purge deletes the topics and the directory; then the new chain starts
+    purged = await cli("localnet", "down", "--dir", str(d), "--purge")
+    assert purged.returncode == 0, purged.stderr
+    assert not d.exists()
+    started = await cli(*args)
+    try:
+        assert started.returncode == 0, started.stderr
+        assert all(r["ready"] for r in json.loads(started.stdout)["validators"])
+    finally:
+        gone = await cli("localnet", "down", "--dir", str(fresh), "--purge")
+    assert gone.returncode == 0, gone.stderr
 
 
 def test_heights_from_metrics_reads_height_gauges_only() -> None:
