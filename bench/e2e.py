@@ -13,7 +13,9 @@
    (a duplicate with different bytes is counted in `integrity_mismatches`), each block's
    commit time = Kafka timestamp of its first record, each tx matched by SHA-256(raw).
 4. After the load, reading goes on until every produced tx is matched or no block arrives for
-   --settle seconds. Then the localnet is stopped (--keep leaves it up).
+   --settle seconds (NOTE: a network that commits empty blocks keeps "arriving": the wait ends
+   when all txs are matched or after --settle seconds without a block carrying a produced tx).
+   Then `localnet down --purge` (--keep leaves it up).
 
 Prints one JSON object: committed tx/s (matched txs / (last commit - first produce)),
 latency p50/p90/p99/max in ms, blocks, unmatched count, the machine and the command.
@@ -61,22 +63,24 @@ class LedgerTally:
     mismatches: int = 0
     undecodable: int = 0
 
-    def feed(self, value: bytes, ts_ms: int) -> None:
+    def feed(self, value: bytes, ts_ms: int) -> int:
+        """Take one record; return the tx count of a newly seen height (0 otherwise)."""
         self.records += 1
         try:
             cb = block_pb2.CommittedBlock.FromString(value)
         except Exception:  # noqa: BLE001 - any garbage counts as undecodable
             self.undecodable += 1
-            return
+            return 0
         height = cb.block.header.height
         digest = hashlib.sha256(value).digest()
         seen = self.digests.get(height)
         if seen is not None:
             if seen != digest:
                 self.mismatches += 1
-            return
+            return 0
         self.digests[height] = digest
         self.commits[height] = (ts_ms, [hashlib.sha256(tx.raw).digest() for tx in cb.block.txs])
+        return len(cb.block.txs)
 
 
 def percentile(sorted_values: list[int], p: float) -> int | None:
@@ -162,14 +166,11 @@ class LedgerWatcher:
             got = await self._consumer.getmany(timeout_ms=500, max_records=5_000)
             for msgs in got.values():
                 for m in msgs:
-                    if m.value is not None:
-                        before = len(self.tally.commits)
-                        self.tally.feed(m.value, m.timestamp)
-                        if len(self.tally.commits) > before:
-                            self.last_block_at = time.monotonic()
+                    if m.value is not None and self.tally.feed(m.value, m.timestamp):  # new, has txs
+                        self.last_block_at = time.monotonic()
 
     async def wait(self, produced: Mapping[bytes, int], settle_s: float) -> None:
-        """Until every produced tx is committed or no new block for `settle_s` seconds."""
+        """Until every produced tx is committed or no block with txs for `settle_s` seconds."""
         self.last_block_at = max(self.last_block_at, time.monotonic())
         while time.monotonic() - self.last_block_at < settle_s:
             committed = {h for _, hs in self.tally.commits.values() for h in hs}
@@ -230,6 +231,7 @@ def localnet_up(args: argparse.Namespace) -> Any:
     up_args = ["localnet", "up", "--validators", str(args.validators), "--dir", str(args.dir), "--json"]
     if args.bootstrap:
         up_args += ["--bootstrap", args.bootstrap]
+    up_args += ["--topic-prefix", args.topic_prefix, "--id-prefix", args.id_prefix]
     up = cli(*up_args)
     if up.returncode != 0:
         raise SystemExit(f"bench: localnet up failed: {up.stderr[-3000:]}")
@@ -279,7 +281,9 @@ def main(argv: Iterable[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--dir", type=Path, default=ROOT / ".local" / "bench-e2e")
     p.add_argument("--bootstrap")
-    p.add_argument("--keep", action="store_true")
+    p.add_argument("--keep", action="store_true", help="leave the localnet up (default: down --purge)")
+    p.add_argument("--topic-prefix", default="", help="localnet topic prefix (isolation on a shared broker)")
+    p.add_argument("--id-prefix", default="v", help="localnet validator id prefix")
     p.add_argument("--ledger-only", action="store_true")
     p.add_argument("--topic")
     p.add_argument("--produced")
@@ -295,7 +299,7 @@ def main(argv: Iterable[str] | None = None) -> int:
             result = asyncio.run(run_localnet(args, plan))
         finally:
             if not args.keep:
-                cli("localnet", "down", "--dir", str(args.dir))
+                cli("localnet", "down", "--dir", str(args.dir), "--purge")
     result["machine"] = machine()
     result["command"] = "bench/e2e.py " + " ".join(sys.argv[1:] if argv is None else list(argv))
     print(json.dumps(result))
