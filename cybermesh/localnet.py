@@ -403,12 +403,22 @@ def heights_from_metrics(text: str) -> dict[str, int]:
     return out
 
 
+def counter_sum(text: str, name: str) -> int | None:
+    """Sum of a Prometheus counter over its labels (None when absent)."""
+    total = None
+    for line in text.splitlines():
+        if line.startswith(name) and line[len(name) : len(name) + 1] in ("{", " "):
+            total = (total or 0) + int(float(line.rsplit(None, 1)[1]))
+    return total
+
+
 def member_status(m: Member) -> dict[str, Any]:
     """pid alive, web answering, mempool size, heights the worker exposes (None when not)."""
     pid = read_pid(m)
     alive = pid is not None and is_worker(pid)
     row: dict[str, Any] = {"id": m.id, "pid": pid if alive else None, "alive": alive, "web_port": m.web_port,
-                           "web": False, "ready": None, "mempool": None, "height": None, "heights": {}, "log": m.log}  # fmt: skip
+                           "web": False, "ready": None, "mempool": None, "admitted": None, "committed_txs": None,
+                           "height": None, "heights": {}, "log": m.log}  # fmt: skip
     if not alive:
         return row
     try:
@@ -417,9 +427,12 @@ def member_status(m: Member) -> dict[str, Any]:
     except (OSError, ValueError):
         return row
     try:
-        heights = heights_from_metrics(_get(m.web_port, "/metrics").decode())
+        metrics = _get(m.web_port, "/metrics").decode()
     except (OSError, ValueError):
-        heights = {}
+        metrics = ""
+    heights = heights_from_metrics(metrics)
+    row["admitted"] = counter_sum(metrics, "cybermesh_admitted_total")
+    row["committed_txs"] = counter_sum(metrics, "cybermesh_committed_txs_total")
     row["heights"] = heights
     if "cybermesh_height" in heights:  # the commit path's gauge: last committed height
         row["height"] = heights["cybermesh_height"]
