@@ -91,6 +91,10 @@ class ConsensusSettings(BaseModel):
     """Recent committed blocks kept in memory to serve peers' sync requests."""
     safety_file: str = "consensus/safety.pb"
     """Safety data file, relative to data_dir (fsync'd before every vote/timeout)."""
+    enabled: bool = True
+    """Run consensus, execution and the commit path in the worker (False: ingest only)."""
+    project: bool = True
+    """Project committed blocks into the SQL database at `db_url` (migrated at start)."""
 
 
 class MempoolSettings(BaseModel):
