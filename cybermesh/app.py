@@ -58,7 +58,7 @@ def create_app(
     genesis = genesis if genesis is not None else load_genesis(settings.genesis_path)
     ing = settings.ingest
     app = faust.App(
-        f"cybermesh-{settings.validator_id}",
+        settings.app_id or f"cybermesh-{settings.validator_id}",
         broker=[f"kafka://{h.strip()}" for h in settings.kafka.bootstrap.split(",")],
         store=store,
         datadir=str(settings.data_dir),

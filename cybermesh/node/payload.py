@@ -142,9 +142,11 @@ class NodePayload:
             reader = Overlay(m.view, [s.layer for s in pending])
             in_flight = sum(len(s.block.txs) for s in pending)
             ts = min(template.timestamp, parent.timestamp + m.limits.max_interval_ms)
-            txs, _ = filter_txs(
+            txs, left_out = filter_txs(
                 reader, self.candidates(m.limits.max_txs + in_flight), template.height, ts, m.limits, self.verified
             )
+            for r in left_out:
+                self._reject(f"filtered_{r.reason}")
             lag = min(m.height, parent.height)
             block = build_block(
                 parent, txs, template.proposer, template.round, ts, m.tree.root(lag),
