@@ -19,10 +19,14 @@ import argparse
 import json
 import platform
 import statistics
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import nacl.signing
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a source checkout
 
 from cybermesh.consensus.crypto import CachingVerifier
 from cybermesh.sim.keys import signing_key

@@ -116,8 +116,8 @@ class StateSettings(BaseModel):
     """Snapshot files kept in <data_dir>/snapshots."""
     retention_versions: int = Field(default=10_000, ge=0)
     """State versions kept readable (proofs, reads at a height); 0 = keep all."""
-    node_cache: int = Field(default=1 << 19, ge=1_024)
-    """Decoded Merkle nodes cached in memory."""
+    node_cache: int = Field(default=1 << 18, ge=1_024)
+    """Decoded Merkle pages (16-ary, about 1.1 KB each) cached in memory."""
     sync: bool = False
     """fsync the RocksDB WAL on every block (the block log can replay what a crash loses)."""
 

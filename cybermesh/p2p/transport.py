@@ -32,8 +32,15 @@ Rules:
    dials, the peer with the larger id waits `dial_grace` seconds before its first dial. If two
    connections to one peer exist anyway, both sides keep the one dialed by the smaller peer id
    (the newest on a tie) and close the other.
+   The larger id also waits `dial_grace` before redialing a lost connection (both sides
+   usually see the loss at once; only the smaller id should redial).
 8. Every `keepalive_interval` seconds each connection is PINGed (yamux); no answer within
    `keepalive_timeout` closes it (metric `keepalive_timeouts`), and rule 7 redials.
+9. When rule 7 would keep the old connection against a new one, the old one must first
+   answer a PING within `keepalive_timeout`; if it does not, the peer has lost it without our
+   noticing and the new one replaces it (metric `stale_connections_replaced`).
+10. A writer takes frames from an outbox only once its stream is open on the peer's current
+   connection: frames queued while a connection is closed or replaced go out on the next one.
 """
 
 from __future__ import annotations
@@ -185,6 +192,7 @@ class Transport:
         self.events: asyncio.Queue[PeerEvent] = asyncio.Queue(1024)
         self.inbound_filter: Callable[[Message], bool] | None = None
         self._handlers: dict[str, RequestHandler] = {}
+        self._checks: set[asyncio.Task[None]] = set()
         self._running = False
         self.listen_addr: Multiaddr | None = None
         self.host.on_connection = self._on_connection
@@ -234,6 +242,7 @@ class Transport:
     async def stop(self) -> None:
         self._running = False
         tasks = [p.task for p in self._peers.values() if p.task is not None]
+        tasks += self._checks
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -338,13 +347,40 @@ class Transport:
         old = peer.conn
         if old is not None and not old.is_closed:
             self.metrics["duplicate_connections"] += 1
-            keep, drop = (conn, old) if self._prefer(conn, old) else (old, conn)
-            peer.conn = keep
-            await drop.close()
-            if keep is old:
+            if not self._prefer(conn, old):
+                task = asyncio.get_running_loop().create_task(self._check_old(peer, old, conn))
+                self._checks.add(task)
+                task.add_done_callback(self._checks.discard)
                 return
+            peer.conn = conn
+            await old.close()
         else:
             peer.conn = conn
+            self._event(PeerEvent(peer.id, True))
+        peer.changed.set()
+
+    async def _check_old(self, peer: _Peer, old: Connection, new: Connection) -> None:
+        """Rule 9: rule 7 keeps `old`, but `new` was dialed while `old` is open: either both
+        sides dialed at once (then `old` is alive) or the peer lost `old` without our noticing
+        (no FIN reached us) and redialed. `old` is kept only if it answers a PING within
+        `keepalive_timeout`; otherwise `new` replaces it. Meanwhile both stay open, so what the
+        peer sends on `new` is received."""
+        try:
+            await asyncio.wait_for(old.session.ping(), self.config.keepalive_timeout)
+        except (TimeoutError, ConnectionError):
+            pass
+        else:
+            await new.close()  # both sides hold both connections: rule 7 decides
+            return
+        self.metrics["stale_connections_replaced"] += 1
+        if new.is_closed:
+            await old.close()
+            return
+        current = peer.conn
+        peer.conn = new
+        if current is not None and not current.is_closed:
+            await current.close()
+        else:
             self._event(PeerEvent(peer.id, True))
         peer.changed.set()
 
@@ -372,8 +408,7 @@ class Transport:
 
     async def _peer_loop(self, peer: _Peer) -> None:
         attempt = 0
-        if peer.addr is not None and self.peer_id > peer.id:
-            await self._wait_changed(peer, self.config.dial_grace)
+        await self._dial_grace(peer)
         while self._running:
             conn = peer.conn
             if conn is None or conn.is_closed:
@@ -399,6 +434,17 @@ class Transport:
                     await self._wait_changed(peer, delay)
                 continue
             await self._run_writers(peer, conn)
+            await self._dial_grace(peer)
+
+    async def _dial_grace(self, peer: _Peer) -> None:
+        """Rule 7: the larger id lets the smaller one dial first, at start and after every lost
+        connection. Both sides see a closed connection at about the same time; if both redialed
+        at once, duplicate resolution would close one of the two new connections, possibly
+        while frames were on their way over it."""
+        if peer.addr is None or self.peer_id < peer.id:
+            return
+        if peer.conn is None or peer.conn.is_closed:
+            await self._wait_changed(peer, self.config.dial_grace)
 
     async def _wait_changed(self, peer: _Peer, seconds: float | None) -> None:
         peer.changed.clear()
@@ -437,23 +483,47 @@ class Transport:
             self.metrics["pings_ok"] += 1
 
     async def _writer(self, peer: _Peer, conn: Connection, protocol: str) -> None:
-        """Drain one outbox onto one stream; a reset stream is reopened (the frames in flight
-        are lost), a closed session ends the writer."""
+        """Drain one outbox onto one stream of `conn`.
+
+        Frames leave the outbox only once a stream on `conn` is open and `conn` is still the
+        peer's connection: if `conn` is closed or replaced (duplicate resolution, keepalive)
+        while the stream is being opened, the frames stay queued for the next connection.
+        A batch whose write fails is lost (metric `outbound_lost`; its bytes may or may not
+        have reached the peer); a reset stream is reopened for the next batch, a closed
+        connection ends the writer."""
         box, wake = peer.outboxes[protocol], peer.wakeups[protocol]
         stream: YamuxStream | None = None
+
+        def current() -> bool:
+            return peer.conn is conn and not conn.is_closed
+
         while True:
             while not box:
                 wake.clear()
                 await wake.wait()
-            batch = [box.popleft()]
-            size = len(batch[0])
-            while box and size + len(box[0]) <= self.config.batch_bytes:
-                frame = box.popleft()
-                batch.append(frame)
-                size += len(frame)
-            try:
-                if stream is None or stream.reset_:
+            if not current():
+                return
+            if stream is None or stream.reset_:
+                try:
                     stream = await self.host.open_stream(conn, protocol)
+                except (ConnectionError, TimeoutError, asyncio.IncompleteReadError) as exc:
+                    stream = None
+                    if not current():
+                        return  # the frames stay queued for the next connection
+                    # refused by a live remote: drop a batch so that a peer that always
+                    # refuses cannot keep us retrying the same frames
+                    self.metrics["outbound_lost"] += len(self._take_batch(box))
+                    if isinstance(exc, StreamReset):
+                        self.metrics["outbound_stream_resets"] += 1
+                        continue
+                    log.debug("writer %s %s: opening a stream failed: %r", peer.id, protocol, exc)
+                    await conn.close()
+                    return
+                if not current():
+                    stream.reset()
+                    return
+            batch = self._take_batch(box)
+            try:
                 await stream.write(batch[0] if len(batch) == 1 else b"".join(batch))
             except StreamReset:
                 self.metrics["outbound_stream_resets"] += 1
@@ -468,6 +538,16 @@ class Transport:
                 await conn.close()
                 return
             self.metrics["messages_sent"] += len(batch)
+
+    def _take_batch(self, box: deque[bytes]) -> list[bytes]:
+        """Pop queued frames (at least one) up to `batch_bytes` in total."""
+        batch = [box.popleft()]
+        size = len(batch[0])
+        while box and size + len(box[0]) <= self.config.batch_bytes:
+            frame = box.popleft()
+            batch.append(frame)
+            size += len(frame)
+        return batch
 
     # -- inbound -------------------------------------------------------------------------------
     def _admit(self, peer: _Peer, msg: Message) -> bool:

@@ -15,11 +15,18 @@ from rocksdict import BlockBasedOptions, Cache, Options, Rdict, WriteBatch, Writ
 class RocksNodeStore:
     """NodeStore on a RocksDB directory (raw bytes keys and values)."""
 
-    def __init__(self, path: str | Path, *, cache_bytes: int = 64 << 20, sync: bool = False) -> None:
+    def __init__(
+        self, path: str | Path, *, cache_bytes: int = 64 << 20, write_buffer_bytes: int = 128 << 20, sync: bool = False
+    ) -> None:
         """`sync=True` fsyncs the WAL on every write; without it a crash may lose the last
-        blocks (never half of one), which replay from ledger.blocks.v1 restores."""
+        blocks (never half of one), which replay from ledger.blocks.v1 restores.
+        `write_buffer_bytes`: memtable size; each version writes a few MB of pages, and a
+        larger memtable with a 1 GiB first level cuts flush and compaction work (which runs on
+        RocksDB's background threads; docs/perf/state.md)."""
         opts = Options(raw_mode=True)
         opts.create_if_missing(True)
+        opts.set_write_buffer_size(write_buffer_bytes)
+        opts.set_max_bytes_for_level_base(1 << 30)
         table = BlockBasedOptions()
         table.set_block_cache(Cache(cache_bytes))
         table.set_bloom_filter(10, False)

@@ -51,7 +51,7 @@ class StateStore:
     """Owns the RocksDB node store, the tree and the snapshot directory."""
 
     def __init__(
-        self, data_dir: str | Path, policy: SnapshotPolicy = SnapshotPolicy(), *, sync: bool = False, node_cache: int = 1 << 19
+        self, data_dir: str | Path, policy: SnapshotPolicy = SnapshotPolicy(), *, sync: bool = False, node_cache: int = 1 << 18
     ) -> None:
         self.data_dir = Path(data_dir)
         self.policy = policy

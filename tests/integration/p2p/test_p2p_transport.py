@@ -296,3 +296,90 @@ async def test_keepalive_drops_a_silent_peer_and_redials(transports) -> None:
     await a.send(b.peer_id, CONSENSUS, b"after keepalive")
     msgs = await recv_n(b, 1)
     assert msgs[0].data == b"after keepalive"
+
+
+async def test_frame_stays_queued_when_its_connection_is_dropped_while_opening_a_stream(
+    transports,
+) -> None:
+    """The keepalive race, made deterministic: the connection the writer is opening a stream
+    on is closed in the meantime (as duplicate resolution does). The frame must go out on the
+    next connection, not be counted lost."""
+    a, b = await transports(28), await transports(29)
+    link(a, b)
+    await eventually(lambda: a.is_connected(b.peer_id) and b.is_connected(a.peer_id))
+    (first,) = [c for c in a.host.connections if not c.is_closed]
+    open_stream = a.host.open_stream
+    dropped: list[object] = []
+
+    async def drop_then_open(conn, protocol):  # type: ignore[no-untyped-def]
+        if conn is first:
+            dropped.append(conn)
+            await conn.close()
+        return await open_stream(conn, protocol)
+
+    a.host.open_stream = drop_then_open  # type: ignore[method-assign]
+    await a.send(b.peer_id, CONSENSUS, b"across the reconnect")
+    msgs = await recv_n(b, 1)
+    assert msgs[0] == Message(a.peer_id, CONSENSUS, b"across the reconnect")
+    assert dropped == [first]
+    assert a.metrics["outbound_lost"] == 0
+
+
+async def test_a_connection_lost_on_both_sides_is_redialed_by_the_smaller_id_only(
+    transports,
+) -> None:
+    """Rule 7 on redial: both sides see the close; only the smaller id dials at once, so no
+    duplicate connection (whose resolution could cut frames in flight) is made."""
+    cfg = TransportConfig(backoff_base=0.05, dial_grace=5.0)
+    a, b = await transports(30, cfg), await transports(31, cfg)
+    link(a, b)
+    await eventually(lambda: a.is_connected(b.peer_id) and b.is_connected(a.peer_id))
+    (first,) = [c for c in a.host.connections if not c.is_closed]
+    await first.close()
+
+    def reconnected() -> bool:
+        live = [c for c in a.host.connections if not c.is_closed]
+        return len(live) == 1 and live[0] is not first and b.is_connected(a.peer_id)
+
+    await eventually(reconnected)
+    (second,) = [c for c in a.host.connections if not c.is_closed]
+    smaller = min(a.peer_id, b.peer_id)
+    assert (a.peer_id if second.initiator else b.peer_id) == smaller
+    assert a.metrics["duplicate_connections"] == 0
+    assert b.metrics["duplicate_connections"] == 0
+    await a.send(b.peer_id, CONSENSUS, b"one connection")
+    assert (await recv_n(b, 1))[0].data == b"one connection"
+
+
+async def test_a_peer_redialing_replaces_a_connection_we_did_not_see_die(transports) -> None:
+    """Rule 9: the smaller id holds its own connection, which the larger id lost without a FIN
+    reaching the smaller one (here: the smaller side's reader is stopped). Rule 7 alone would
+    keep the stale connection and close every redial until a keepalive noticed (never, with
+    keepalive off). The stale one does not answer a PING, so the redial replaces it."""
+    no_keepalive = TransportConfig(
+        backoff_base=0.05, dial_grace=0.2, keepalive_interval=0, keepalive_timeout=0.5
+    )
+    a, b = await transports(32, no_keepalive), await transports(33, no_keepalive)
+    small, large = (a, b) if a.peer_id < b.peer_id else (b, a)
+    link(a, b)
+    await eventually(lambda: a.is_connected(b.peer_id) and b.is_connected(a.peer_id))
+    (stale,) = [c for c in small.host.connections if not c.is_closed]
+    assert stale.initiator  # dialed by the smaller id: rule 7 prefers it
+    assert stale.session._reader is not None
+    stale.session._reader.cancel()  # deaf: the larger side's FIN and PONGs never arrive
+    (gone,) = [c for c in large.host.connections if not c.is_closed]
+    await gone.close()
+
+    def replaced() -> bool:
+        return (
+            small.is_connected(large.peer_id)
+            and small._peers[large.peer_id].conn is not stale
+            and large.is_connected(small.peer_id)
+        )
+
+    await eventually(replaced)
+    assert small.metrics["stale_connections_replaced"] == 1
+    await small.send(large.peer_id, CONSENSUS, b"to large")
+    await large.send(small.peer_id, CONSENSUS, b"to small")
+    assert (await recv_n(large, 1))[0].data == b"to large"
+    assert (await recv_n(small, 1))[0].data == b"to small"
