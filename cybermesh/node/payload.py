@@ -27,6 +27,7 @@ never filled from a peer's claims (docs/STATE.md §9).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -140,11 +141,11 @@ class NodePayload:
         try:
             pending = self.pending(bytes(template.parent_hash))
             reader = Overlay(m.view, [s.layer for s in pending])
-            in_flight = sum(len(s.block.txs) for s in pending)
+            in_flight = {r.tx_hash for s in pending for r in s.execution.receipts}
             ts = min(template.timestamp, parent.timestamp + m.limits.max_interval_ms)
-            txs, left_out = filter_txs(
-                reader, self.candidates(m.limits.max_txs + in_flight), template.height, ts, m.limits, self.verified
-            )
+            fresh = [tx for tx in self.candidates(m.limits.max_txs + len(in_flight))
+                     if hashlib.sha256(tx.raw).digest() not in in_flight]  # already in a pending block
+            txs, left_out = filter_txs(reader, fresh, template.height, ts, m.limits, self.verified)
             for r in left_out:
                 self._reject(f"filtered_{r.reason}")
             lag = min(m.height, parent.height)
