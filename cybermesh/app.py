@@ -10,7 +10,6 @@ every ai.* record. Tables live in RocksDB under data_dir with small caches.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,13 +18,14 @@ import faust
 from faust.sensors.prometheus import setup_prometheus_sensors
 from prometheus_client import CollectorRegistry
 
+from cybermesh import genesis_io
 from cybermesh.admission import Admission, rules_for
 from cybermesh.agents.audit import audit_logger
 from cybermesh.agents.ingest import Ingest, dlq_topics, register_agents
 from cybermesh.agents.ingest_metrics import IngestMetrics
 from cybermesh.api.mempool import register_metrics_view, register_views
 from cybermesh.config import Settings, load_settings
-from cybermesh.genesis import Genesis, parse_genesis
+from cybermesh.genesis import Genesis
 from cybermesh.mempool import Caps
 from cybermesh.tables.mempool import MempoolStore, ReplayStore
 from cybermesh.wire import topics
@@ -42,12 +42,13 @@ class Node:
     replay: ReplayStore
     registry: CollectorRegistry
     agents: dict[str, Any]
+    validator: Any = None
+    """cybermesh.node.service.Validator (consensus, commit, emit, projection) or None."""
 
 
 def load_genesis(path: Path) -> Genesis:
-    """Read and validate the genesis file."""
-    with open(path, encoding="utf-8") as f:
-        return parse_genesis(json.load(f))
+    """Read and validate the genesis file (GenesisError names the file and entry)."""
+    return genesis_io.load_genesis(path)
 
 
 def create_app(
@@ -57,7 +58,7 @@ def create_app(
     genesis = genesis if genesis is not None else load_genesis(settings.genesis_path)
     ing = settings.ingest
     app = faust.App(
-        f"cybermesh-{settings.validator_id}",
+        settings.app_id or f"cybermesh-{settings.validator_id}",
         broker=[f"kafka://{h.strip()}" for h in settings.kafka.bootstrap.split(",")],
         store=store,
         datadir=str(settings.data_dir),
@@ -126,7 +127,13 @@ def create_app(
         within_s=ing.batch_within_ms / 1000,
     )
     register_views(app, mempool)
-    app.cybermesh = Node(settings, genesis, ingest, mempool, replay, registry, agents)  # type: ignore[attr-defined]
+    validator = None
+    if settings.consensus.enabled:
+        from cybermesh.node.service import Validator
+
+        validator = Validator(settings, genesis, mempool, registry, loop=app.loop, beacon=app.beacon)
+        app.add_dependency(validator)
+    app.cybermesh = Node(settings, genesis, ingest, mempool, replay, registry, agents, validator)  # type: ignore[attr-defined]
     return app
 
 

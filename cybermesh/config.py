@@ -91,6 +91,10 @@ class ConsensusSettings(BaseModel):
     """Recent committed blocks kept in memory to serve peers' sync requests."""
     safety_file: str = "consensus/safety.pb"
     """Safety data file, relative to data_dir (fsync'd before every vote/timeout)."""
+    enabled: bool = True
+    """Run consensus, execution and the commit path in the worker (False: ingest only)."""
+    project: bool = True
+    """Project committed blocks into the SQL database at `db_url` (migrated at start)."""
 
 
 class MempoolSettings(BaseModel):
@@ -189,6 +193,8 @@ class Settings(BaseSettings):
     toml_file: ClassVar[str | None] = None
 
     validator_id: str = "v0"
+    app_id: str = Field(default="", max_length=200, pattern=r"^[A-Za-z0-9._-]*$")
+    """Faust app id (consumer group, changelog topic names); default `cybermesh-<validator_id>`."""
     """This validator's id in genesis; also the Faust app id suffix."""
     genesis_path: Path = Path("genesis.json")
     consensus_key_path: Path = Path("keys/consensus.key")

@@ -113,6 +113,7 @@ class Worker:
                 "CYBERMESH_WEB_PORT": str(self.port),
                 "CYBERMESH_KAFKA__BOOTSTRAP": bootstrap,
                 "CYBERMESH_INGEST__TOPIC_PREFIX": self.prefix,
+                "CYBERMESH_CONSENSUS__ENABLED": "false",  # ingest only (no keys, not a validator)
             }
         )
         self.env.pop("CYBERMESH_CONFIG", None)

@@ -84,8 +84,13 @@ def build_block(
     state_root_hint: bytes,
     chain_id: str,
     limits: BlockLimits,
+    state_root_height: int | None = None,
 ) -> block_pb2.Block:
     """The child block of `parent` holding `select_txs(selection, limits)`.
+
+    `state_root_hint` is the proposer's state root at `state_root_height` (default
+    `parent.height`: the root after the parent); a pipelined proposer passes its last
+    committed height and root (lagged hint, docs/BLOCKS.md rule L).
 
     NOTE: `selection` should already be filtered for block validity against the parent's
     state (`cybermesh.state.filter_txs`); this builder only enforces block-level limits.
@@ -107,5 +112,6 @@ def build_block(
         state_root_hint=state_root_hint,
         timestamp=timestamp,
         tx_count=len(txs),
+        state_root_height=parent.height if state_root_height is None else state_root_height,
     )
     return block_pb2.Block(schema_version=CURRENT_SCHEMA_VERSION, header=header, txs=txs)

@@ -5,7 +5,8 @@ Header hash (rule H):
 1. The canonical header encoding is the concatenation, big-endian, of
    ``b"cybermesh/v1/block-header\\x00"`` (domain tag), ``u32 schema_version``,
    ``str chain_id``, ``u64 height``, ``u64 round``, ``b32 parent_hash``, ``str proposer``,
-   ``b32 tx_root``, ``b32 state_root_hint``, ``i64 timestamp``, ``u32 tx_count``; where ``str`` is
+   ``b32 tx_root``, ``b32 state_root_hint``, ``i64 timestamp``, ``u32 tx_count``,
+   ``u64 state_root_height``; where ``str`` is
    ``u32 length || UTF-8 bytes`` and ``b32`` is exactly 32 raw bytes.
 2. ``block_hash(header) = SHA-256(canonical header encoding)``.
 
@@ -66,7 +67,7 @@ def header_bytes(header: block_pb2.BlockHeader) -> bytes:
             _str(header.proposer),
             _b32("tx_root", header.tx_root),
             _b32("state_root_hint", header.state_root_hint),
-            struct.pack(">qI", header.timestamp, header.tx_count),
+            struct.pack(">qIQ", header.timestamp, header.tx_count, header.state_root_height),
         )
     )
 

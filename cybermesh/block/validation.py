@@ -86,11 +86,20 @@ def validate_block_shape(
     8. every tx has a supported schema_version and a known kind (`bad_tx`), no two txs share
        a tx hash (`duplicate_tx`);
     9. tx_root matches (`tx_root_mismatch`);
-    10. if `state_root_hint` is given, the header carries it (`state_root_mismatch`) — the
-        caller passes its own root after the parent (deferred execution, DESIGN §5).
+    10. parent.state_root_height <= state_root_height <= parent.height (`bad_hint_height`):
+        the hint is the proposer's committed root at some height not above the parent's and
+        never older than the parent's hint (lagged deferred execution, rule L of BLOCKS.md);
+    11. if `state_root_hint` is given, the header carries it (`state_root_mismatch`) — the
+        caller passes its own root at `block.header.state_root_height`.
     """
     _check_header(block, parent, chain_id, limits)
     _check_txs(block, limits)
     hint = block.header.state_root_hint
+    lag = block.header.state_root_height
+    if not parent.state_root_height <= lag <= parent.height:
+        raise BlockShapeError(
+            "bad_hint_height",
+            f"state_root_height {lag} not in [parent's {parent.state_root_height}, parent height {parent.height}]",
+        )
     if state_root_hint is not None and hint != state_root_hint:
         raise BlockShapeError("state_root_mismatch", f"state_root_hint {hint.hex()} != local {state_root_hint.hex()}")

@@ -121,6 +121,13 @@ class Replica:
     def committed_height(self) -> int:
         return int(self.tree.root.height)
 
+    def block(self, hash_: bytes) -> block_pb2.Block | None:
+        """A block of the tree or of the committed window (the payload's ancestor lookup)."""
+        found = self.tree.block(hash_)
+        if found is None and hash_ in self._ledger_index:
+            found = self._ledger_index[hash_].block
+        return found
+
     def start(self, now_ms: int) -> Outputs:
         """Arm the first timer; propose if this replica leads the first round."""
         step = _Step()

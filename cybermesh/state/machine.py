@@ -7,7 +7,9 @@ NOTE (caller contract):
    height order: `execution = execute(block)` then `commit(execution)`.
 2. `execute` does not write; a block that raises InvalidBlockError/BlockShapeError leaves the
    state untouched.
-3. The header of block h carries `state_root_hint` = root(h - 1); `execute` checks it.
+3. The header of block h carries `state_root_hint` = root(`state_root_height`), a height
+   the proposer had committed (<= h - 1, lagged deferred execution); `execute` checks it
+   against this node's own root at that height when that version is retained.
 """
 
 from __future__ import annotations
@@ -55,13 +57,21 @@ class StateMachine:
     def height(self) -> int:
         return self.tree.latest or 0
 
+    def root_at(self, version: int) -> bytes | None:
+        """This node's root at `version`, or None when the version is not retained."""
+        oldest, latest = self.tree.oldest, self.tree.latest
+        if oldest is None or latest is None or not oldest <= version <= latest:
+            return None
+        return self.tree.root(version)
+
     def start(self) -> bytes:
         """Write the genesis state as version 0 (rule 1) and return its root."""
         return self.tree.apply(0, genesis_changes(self.genesis))
 
     def execute(self, block: block_pb2.Block, verified: Container[bytes] = frozenset()) -> Execution:
         """Validate `block` against the last committed header and state, and execute it."""
-        validate_block_shape(block, self.parent, self.genesis.chain_id, self.limits, self.tree.root())
+        root = self.root_at(block.header.state_root_height)
+        validate_block_shape(block, self.parent, self.genesis.chain_id, self.limits, root)
         return execute_block(self.view, block, self.limits, verified)
 
     def commit(self, block: block_pb2.Block, execution: Execution) -> bytes:

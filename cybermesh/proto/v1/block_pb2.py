@@ -24,27 +24,27 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x63ybermesh/v1/block.proto\x12\x0c\x63ybermesh.v1\"M\n\x02Tx\x12\x16\n\x0eschema_version\x18\x01 \x01(\r\x12\"\n\x04kind\x18\x02 \x01(\x0e\x32\x14.cybermesh.v1.TxKind\x12\x0b\n\x03raw\x18\x03 \x01(\x0c\"\xcc\x01\n\x0b\x42lockHeader\x12\x16\n\x0eschema_version\x18\x01 \x01(\r\x12\x10\n\x08\x63hain_id\x18\x02 \x01(\t\x12\x0e\n\x06height\x18\x03 \x01(\x04\x12\r\n\x05round\x18\x04 \x01(\x04\x12\x13\n\x0bparent_hash\x18\x05 \x01(\x0c\x12\x10\n\x08proposer\x18\x06 \x01(\t\x12\x0f\n\x07tx_root\x18\x07 \x01(\x0c\x12\x17\n\x0fstate_root_hint\x18\x08 \x01(\x0c\x12\x11\n\ttimestamp\x18\t \x01(\x03\x12\x10\n\x08tx_count\x18\n \x01(\r\"i\n\x05\x42lock\x12\x16\n\x0eschema_version\x18\x01 \x01(\r\x12)\n\x06header\x18\x02 \x01(\x0b\x32\x19.cybermesh.v1.BlockHeader\x12\x1d\n\x03txs\x18\x03 \x03(\x0b\x32\x10.cybermesh.v1.Tx\"\x92\x01\n\x08VoteData\x12\x16\n\x0eschema_version\x18\x01 \x01(\r\x12\x10\n\x08\x63hain_id\x18\x02 \x01(\t\x12\r\n\x05round\x18\x03 \x01(\x04\x12\x12\n\nblock_hash\x18\x04 \x01(\x0c\x12\x0e\n\x06height\x18\x05 \x01(\x04\x12\x13\n\x0bparent_hash\x18\x06 \x01(\x0c\x12\x14\n\x0cparent_round\x18\x07 \x01(\x04\"=\n\x12ValidatorSignature\x12\x14\n\x0cvalidator_id\x18\x01 \x01(\t\x12\x11\n\tsignature\x18\x02 \x01(\x0c\"\x85\x01\n\nQuorumCert\x12\x16\n\x0eschema_version\x18\x01 \x01(\r\x12)\n\tvote_data\x18\x02 \x01(\x0b\x32\x16.cybermesh.v1.VoteData\x12\x34\n\nsignatures\x18\x03 \x03(\x0b\x32 .cybermesh.v1.ValidatorSignature\"\x9f\x01\n\x0e\x43ommittedBlock\x12\x16\n\x0eschema_version\x18\x01 \x01(\r\x12\"\n\x05\x62lock\x18\x02 \x01(\x0b\x32\x13.cybermesh.v1.Block\x12$\n\x02qc\x18\x03 \x01(\x0b\x32\x18.cybermesh.v1.QuorumCert\x12+\n\tcommit_qc\x18\x04 \x01(\x0b\x32\x18.cybermesh.v1.QuorumCert*`\n\x06TxKind\x12\x17\n\x13TX_KIND_UNSPECIFIED\x10\x00\x12\x13\n\x0fTX_KIND_ANOMALY\x10\x01\x12\x14\n\x10TX_KIND_EVIDENCE\x10\x02\x12\x12\n\x0eTX_KIND_POLICY\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x63ybermesh/v1/block.proto\x12\x0c\x63ybermesh.v1\"M\n\x02Tx\x12\x16\n\x0eschema_version\x18\x01 \x01(\r\x12\"\n\x04kind\x18\x02 \x01(\x0e\x32\x14.cybermesh.v1.TxKind\x12\x0b\n\x03raw\x18\x03 \x01(\x0c\"\xe7\x01\n\x0b\x42lockHeader\x12\x16\n\x0eschema_version\x18\x01 \x01(\r\x12\x10\n\x08\x63hain_id\x18\x02 \x01(\t\x12\x0e\n\x06height\x18\x03 \x01(\x04\x12\r\n\x05round\x18\x04 \x01(\x04\x12\x13\n\x0bparent_hash\x18\x05 \x01(\x0c\x12\x10\n\x08proposer\x18\x06 \x01(\t\x12\x0f\n\x07tx_root\x18\x07 \x01(\x0c\x12\x17\n\x0fstate_root_hint\x18\x08 \x01(\x0c\x12\x11\n\ttimestamp\x18\t \x01(\x03\x12\x10\n\x08tx_count\x18\n \x01(\r\x12\x19\n\x11state_root_height\x18\x0b \x01(\x04\"i\n\x05\x42lock\x12\x16\n\x0eschema_version\x18\x01 \x01(\r\x12)\n\x06header\x18\x02 \x01(\x0b\x32\x19.cybermesh.v1.BlockHeader\x12\x1d\n\x03txs\x18\x03 \x03(\x0b\x32\x10.cybermesh.v1.Tx\"\x92\x01\n\x08VoteData\x12\x16\n\x0eschema_version\x18\x01 \x01(\r\x12\x10\n\x08\x63hain_id\x18\x02 \x01(\t\x12\r\n\x05round\x18\x03 \x01(\x04\x12\x12\n\nblock_hash\x18\x04 \x01(\x0c\x12\x0e\n\x06height\x18\x05 \x01(\x04\x12\x13\n\x0bparent_hash\x18\x06 \x01(\x0c\x12\x14\n\x0cparent_round\x18\x07 \x01(\x04\"=\n\x12ValidatorSignature\x12\x14\n\x0cvalidator_id\x18\x01 \x01(\t\x12\x11\n\tsignature\x18\x02 \x01(\x0c\"\x85\x01\n\nQuorumCert\x12\x16\n\x0eschema_version\x18\x01 \x01(\r\x12)\n\tvote_data\x18\x02 \x01(\x0b\x32\x16.cybermesh.v1.VoteData\x12\x34\n\nsignatures\x18\x03 \x03(\x0b\x32 .cybermesh.v1.ValidatorSignature\"\x9f\x01\n\x0e\x43ommittedBlock\x12\x16\n\x0eschema_version\x18\x01 \x01(\r\x12\"\n\x05\x62lock\x18\x02 \x01(\x0b\x32\x13.cybermesh.v1.Block\x12$\n\x02qc\x18\x03 \x01(\x0b\x32\x18.cybermesh.v1.QuorumCert\x12+\n\tcommit_qc\x18\x04 \x01(\x0b\x32\x18.cybermesh.v1.QuorumCert*`\n\x06TxKind\x12\x17\n\x13TX_KIND_UNSPECIFIED\x10\x00\x12\x13\n\x0fTX_KIND_ANOMALY\x10\x01\x12\x14\n\x10TX_KIND_EVIDENCE\x10\x02\x12\x12\n\x0eTX_KIND_POLICY\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'cybermesh.v1.block_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TXKIND']._serialized_start=945
-  _globals['_TXKIND']._serialized_end=1041
+  _globals['_TXKIND']._serialized_start=972
+  _globals['_TXKIND']._serialized_end=1068
   _globals['_TX']._serialized_start=42
   _globals['_TX']._serialized_end=119
   _globals['_BLOCKHEADER']._serialized_start=122
-  _globals['_BLOCKHEADER']._serialized_end=326
-  _globals['_BLOCK']._serialized_start=328
-  _globals['_BLOCK']._serialized_end=433
-  _globals['_VOTEDATA']._serialized_start=436
-  _globals['_VOTEDATA']._serialized_end=582
-  _globals['_VALIDATORSIGNATURE']._serialized_start=584
-  _globals['_VALIDATORSIGNATURE']._serialized_end=645
-  _globals['_QUORUMCERT']._serialized_start=648
-  _globals['_QUORUMCERT']._serialized_end=781
-  _globals['_COMMITTEDBLOCK']._serialized_start=784
-  _globals['_COMMITTEDBLOCK']._serialized_end=943
+  _globals['_BLOCKHEADER']._serialized_end=353
+  _globals['_BLOCK']._serialized_start=355
+  _globals['_BLOCK']._serialized_end=460
+  _globals['_VOTEDATA']._serialized_start=463
+  _globals['_VOTEDATA']._serialized_end=609
+  _globals['_VALIDATORSIGNATURE']._serialized_start=611
+  _globals['_VALIDATORSIGNATURE']._serialized_end=672
+  _globals['_QUORUMCERT']._serialized_start=675
+  _globals['_QUORUMCERT']._serialized_end=808
+  _globals['_COMMITTEDBLOCK']._serialized_start=811
+  _globals['_COMMITTEDBLOCK']._serialized_end=970
 # @@protoc_insertion_point(module_scope)

@@ -85,6 +85,7 @@ class BlockHeader(_message.Message):
     STATE_ROOT_HINT_FIELD_NUMBER: _builtins.int
     TIMESTAMP_FIELD_NUMBER: _builtins.int
     TX_COUNT_FIELD_NUMBER: _builtins.int
+    STATE_ROOT_HEIGHT_FIELD_NUMBER: _builtins.int
     schema_version: _builtins.int
     chain_id: _builtins.str
     height: _builtins.int
@@ -96,10 +97,12 @@ class BlockHeader(_message.Message):
     tx_root: _builtins.bytes
     """Merkle root of the tx hashes"""
     state_root_hint: _builtins.bytes
-    """state root after executing the parent (deferred execution)"""
+    """state root at height state_root_height (lagged deferred execution)"""
     timestamp: _builtins.int
     """ms since epoch, from the proposer's clock, > parent's"""
     tx_count: _builtins.int
+    state_root_height: _builtins.int
+    """the proposer's committed height when proposing (<= height - 1)"""
     def __init__(
         self,
         *,
@@ -113,10 +116,11 @@ class BlockHeader(_message.Message):
         state_root_hint: _builtins.bytes = ...,
         timestamp: _builtins.int = ...,
         tx_count: _builtins.int = ...,
+        state_root_height: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["chain_id", b"chain_id", "height", b"height", "parent_hash", b"parent_hash", "proposer", b"proposer", "round", b"round", "schema_version", b"schema_version", "state_root_hint", b"state_root_hint", "timestamp", b"timestamp", "tx_count", b"tx_count", "tx_root", b"tx_root"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chain_id", b"chain_id", "height", b"height", "parent_hash", b"parent_hash", "proposer", b"proposer", "round", b"round", "schema_version", b"schema_version", "state_root_height", b"state_root_height", "state_root_hint", b"state_root_hint", "timestamp", b"timestamp", "tx_count", b"tx_count", "tx_root", b"tx_root"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -163,3 +163,22 @@ def test_limits_from_genesis_params() -> None:
     assert limits.max_txs == 7 and limits.max_bytes == BlockLimits().max_bytes
     with pytest.raises(ValueError, match="block_max_bytes"):
         BlockLimits.from_params([("block_max_bytes", 0)])
+
+
+def test_lagged_hint_height_is_bounded_by_parent_and_parents_hint() -> None:
+    b1 = make_block()
+    b2 = build_block(b1.header, [], "v0", 2, b1.header.timestamp + 1, bytes(32), CHAIN, LIMITS, state_root_height=0)
+    assert b2.header.state_root_height == 0 and make_block(b1.header).header.state_root_height == 1
+    validate_block_shape(b2, b1.header, CHAIN, LIMITS)  # lag 0 <= parent height 1
+    b3 = build_block(b2.header, [], "v0", 3, b2.header.timestamp + 1, bytes(32), CHAIN, LIMITS, state_root_height=1)
+    validate_block_shape(b3, b2.header, CHAIN, LIMITS)
+    too_high = _mutated(b3, state_root_height=3)
+    with pytest.raises(BlockShapeError, match="bad_hint_height"):
+        validate_block_shape(too_high, b2.header, CHAIN, LIMITS)
+    parent = block_pb2.BlockHeader()
+    parent.CopyFrom(b2.header)
+    parent.state_root_height = 2  # a child may not report an older hint than its parent
+    regressed = build_block(parent, [], "v0", 3, parent.timestamp + 1, bytes(32), CHAIN, LIMITS, state_root_height=1)
+    with pytest.raises(BlockShapeError, match="bad_hint_height"):
+        validate_block_shape(regressed, parent, CHAIN, LIMITS)
+    assert block_hash(b3.header) != block_hash(_mutated(b3, state_root_height=0).header)  # hashed

@@ -94,6 +94,7 @@ def test_block_hash_test_vector() -> None:
         "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"  # tx_root
         + "00" * 32  # state_root_hint
         + "0000019b76daa801" "00000000"  # timestamp i64, tx_count u32
+        "0000000000000000"  # state_root_height u64
     )
     assert block_hash(header).hex() == (
-        "5c1f9b4620d09708f2216950a4a109a570f26d5d280d28fb537f9d3e076832c2")
+        "c071657080dd5e029d9d90c10428b91d852b9dbb135813889ef345efc9e93737")

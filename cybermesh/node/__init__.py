@@ -1,0 +1,1 @@
+"""The validator node: payload (pure) and the commit pipeline (adapters)."""

@@ -1,0 +1,207 @@
+"""The consensus side of a validator inside its Faust worker (one event loop).
+
+`Validator` (a `mode.Service`, added with `app.add_dependency`) owns: the state store and the
+local ledger store (RocksDB under data_dir), the StateMachine, the NodePayload, the Replica,
+the libp2p P2PService with its ConsensusDriver, the Emitter (ledger.blocks.v1 + control.*),
+and the SQL Projector.
+
+Start order: open stores -> `recover()` (ledger heights above the state) -> Replica with the
+recent ledger (so sync can serve peers; a restarted node catches up through consensus sync and
+executes the fetched blocks in order) -> emitter -> projector -> P2P transport + driver.
+Stop order is the reverse. A driver failure (e.g. divergence) crashes the worker.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import mode
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from cybermesh.agents.audit import audit_logger
+from cybermesh.config import Settings
+from cybermesh.genesis import Genesis
+from cybermesh.keys import load_signing_key
+from cybermesh.mempool.pool import Limits
+from cybermesh.node.commit import CommitPipeline, Emitter, NodeMetrics
+from cybermesh.node.payload import NodePayload
+from cybermesh.proto.v1 import block_pb2
+from cybermesh.state.machine import StateMachine
+from cybermesh.stores.ledger import LedgerStore
+from cybermesh.stores.state import StateStore
+from cybermesh.tables.mempool import MempoolStore
+
+log = logging.getLogger(__name__)
+
+
+class _InMempool:
+    """Container of tx hashes this node's admission verified (its current mempool)."""
+
+    def __init__(self, mempool: MempoolStore) -> None:
+        self.mempool = mempool
+
+    def __contains__(self, tx_hash: object) -> bool:
+        return tx_hash in self.mempool.pool
+
+
+class ObservedReplica:
+    """The Replica with counters of what its outputs show (QC/TC observed, timeouts sent)."""
+
+    def __init__(self, replica: Any, registry: CollectorRegistry) -> None:
+        self.replica = replica
+        self.qcs = Counter("cybermesh_qc_total", "new highest QCs observed", registry=registry)
+        self.tcs = Counter("cybermesh_tc_total", "new timeout certificates observed", registry=registry)
+        self.timeouts = Counter("cybermesh_view_changes_total", "local round timeouts (Timeout sent)",
+                                registry=registry)
+        self.proposals = Counter("cybermesh_proposals_total", "blocks proposed by this node", registry=registry)
+        self._qc_round = 0
+        self._tc_round = 0
+
+    def _observe(self, out: Any) -> Any:
+        qc_round = int(self.replica.high_qc.vote_data.round)
+        if qc_round > self._qc_round:
+            self.qcs.inc()
+            self._qc_round = qc_round
+        tc = self.replica.last_tc
+        if tc is not None and tc.round > self._tc_round:
+            self.tcs.inc()
+            self._tc_round = int(tc.round)
+        for msg in out.broadcast:
+            kind = msg.WhichOneof("body")
+            if kind == "timeout":
+                self.timeouts.inc()
+            elif kind == "proposal":
+                self.proposals.inc()
+        return out
+
+    def start(self, now_ms: int) -> Any:
+        return self._observe(self.replica.start(now_ms))
+
+    def on_message(self, sender: str, msg: Any, now_ms: int) -> Any:
+        return self._observe(self.replica.on_message(sender, msg, now_ms))
+
+    def on_timer(self, round_: int, now_ms: int) -> Any:
+        return self._observe(self.replica.on_timer(round_, now_ms))
+
+
+class Validator(mode.Service):
+    def __init__(self, settings: Settings, genesis: Genesis, mempool: MempoolStore,
+                 registry: CollectorRegistry, **kwargs: Any) -> None:
+        self.settings = settings
+        self.genesis = genesis
+        self.mempool = mempool
+        self.registry = registry
+        self.metrics = NodeMetrics(registry)
+        self.store: StateStore | None = None
+        self.ledger: LedgerStore | None = None
+        self.pipeline: CommitPipeline | None = None
+        self.replica: Any = None
+        self.emitter: Emitter | None = None
+        self.projector: Any = None
+        self.p2p: Any = None
+        super().__init__(**kwargs)
+
+    def _candidates(self, n: int) -> Iterable[block_pb2.Tx]:
+        if not self.mempool.ready:
+            return []
+        entries = self.mempool.pool.select(Limits(n, 1 << 62))
+        return [block_pb2.Tx(schema_version=1, kind=e.kind, raw=e.raw) for e in entries]  # type: ignore[arg-type]
+
+    def _remove(self, tx_hashes: Iterable[bytes]) -> None:
+        self.mempool.remove_committed(tx_hashes)
+
+    async def on_start(self) -> None:
+        from cybermesh.consensus.pacemaker import PacemakerConfig
+        from cybermesh.consensus.replica import Replica
+        from cybermesh.p2p.driver import ConsensusDriver
+        from cybermesh.p2p.peer_id import PeerId
+        from cybermesh.p2p.service import P2PCollector, P2PService
+        from cybermesh.p2p.transport import Transport, TransportConfig
+        from cybermesh.proto.v1 import consensus_pb2
+        from cybermesh.stores.safety import FileSafetyStorage
+        from cybermesh.wire.strict import decode_strict, encode
+
+        s, g = self.settings, self.genesis
+        me = g.validator(s.validator_id)
+        if me is None:
+            raise SystemExit(f"validator {s.validator_id!r} is not in the genesis validator set")
+        data = s.data_dir
+        self.store = StateStore.from_settings(data, s.state)
+        self.ledger = LedgerStore(data / "ledger", sync=s.state.sync)
+        machine = StateMachine(self.store.tree, g)
+        if self.store.tree.latest is None:
+            machine.start()
+        payload = NodePayload(machine, self._candidates, verified=_InMempool(self.mempool))
+        audit = audit_logger(data / s.ingest.audit_file if s.ingest.audit_file else None, s.validator_id)
+        self.pipeline = CommitPipeline(payload, self.ledger, after_commit=self.store.after_commit,
+                                       remove_txs=self._remove, metrics=self.metrics, audit=audit,
+                                       validator_id=s.validator_id)
+        recovered = self.pipeline.recover()
+        recent = self.ledger.recent(s.consensus.keep_committed)
+        log.info("validator %s: state height %d, ledger %d (%d recovered)", s.validator_id,
+                 machine.height, self.ledger.top, recovered)
+        c = s.consensus
+        (data / c.safety_file).parent.mkdir(parents=True, exist_ok=True)
+        replica = Replica(g, me.id, load_signing_key(s.consensus_key_path),
+                          FileSafetyStorage(data / c.safety_file), payload=payload,
+                          pacemaker=PacemakerConfig(c.base_timeout_ms, c.max_timeout_ms),
+                          ledger=recent, sync_batch=c.sync_batch, keep_committed=c.keep_committed)
+        payload.blocks = replica.block
+        self.replica = replica
+        self.metrics.round.set_function(lambda: replica.round)
+        self.metrics.height.set(machine.height)
+
+        self.emitter = Emitter(self.ledger, lambda: machine.height, machine.tree.root, s.validator_id,
+                               s.kafka.bootstrap, prefix=s.ingest.topic_prefix, metrics=self.metrics,
+                               loop=self.loop, beacon=self.beacon)
+        self.pipeline.listeners.append(self.emitter.notify)
+        await self.add_runtime_dependency(self.emitter)
+        if c.project:
+            await self._start_projector()
+
+        transport = Transport.from_genesis(g, load_signing_key(s.node_key_path), TransportConfig.from_settings(s.p2p))
+        driver = ConsensusDriver(
+            ObservedReplica(replica, self.registry), transport,
+            {v.id: PeerId.from_ed25519(v.node_pubkey) for v in g.validators}, me=me.id,
+            decode=lambda raw: decode_strict(consensus_pb2.ConsensusMessage, raw), encode=encode,
+            on_commit=self._on_commit)
+        self.registry.register(P2PCollector(transport, driver))
+        self.p2p = P2PService(transport, s.p2p.listen, driver=driver, loop=self.loop, beacon=self.beacon)
+        await self.add_runtime_dependency(self.p2p)
+
+    def _on_commit(self, commits: Sequence[block_pb2.CommittedBlock]) -> None:
+        assert self.pipeline is not None
+        self.pipeline.on_commit(commits)
+
+    async def _start_projector(self) -> None:
+        from cybermesh.storage.migrate import upgrade
+        from cybermesh.storage.projector import Projector
+        from cybermesh.storage.sql import SqlStore
+
+        assert self.pipeline is not None
+        url = self.settings.db_url
+        if url.startswith("sqlite:///"):
+            from pathlib import Path
+
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        upgrade(url)
+        self.projector = Projector(SqlStore(url), self.settings.validator_id, self.pipeline.projection_record)
+        self.pipeline.listeners.append(self.projector.notify)
+        projector = self.projector
+        Gauge("cybermesh_projection_local_height", "last height this validator projected to SQL",
+              registry=self.registry).set_function(lambda: projector.height)
+        await self.projector.start()
+
+    async def on_shutdown(self) -> None:
+        """After the children (P2P, emitter) have stopped: nothing commits any more."""
+        if self.projector is not None:
+            try:
+                await self.projector.stop()
+            except Exception as exc:  # noqa: BLE001 - report and go on stopping
+                log.error("projector halted: %s", exc)
+        if self.ledger is not None:
+            self.ledger.close()
+        if self.store is not None:
+            self.store.close()
