@@ -55,13 +55,21 @@ async def commit_roots(bootstrap: str, topic: str, height: int, copies: int) -> 
     return found
 
 
+def worker_logs(d: Path) -> str:
+    """The tail of every worker log (the folder is purged afterwards)."""
+    return "".join(
+        f"\n--- {log.name} ---\n" + "\n".join(log.read_text(errors="replace").splitlines()[-40:])
+        for log in sorted((d / "logs").glob("*.log"))
+    )
+
+
 async def test_replay_of_a_live_localnet_reaches_every_validators_root(kafka_bootstrap: str, tmp_path: Path) -> None:
     tag = "e2e" + uuid.uuid4().hex[:6]
     d = tmp_path / "net"
     up = await cli("localnet", "up", "--validators", "4", "--dir", str(d), "--bootstrap", kafka_bootstrap,
                    "--topic-prefix", f"{tag}-", "--id-prefix", f"{tag}-v", "--base-port", str(free_base(4)))  # fmt: skip
     try:
-        assert up.returncode == 0, up.stderr
+        assert up.returncode == 0, up.stderr + worker_logs(d)
         plan = Plan.load(d)
         await asyncio.sleep(5)
         if not any("cybermesh_height" in g for g in gauges(plan)):
