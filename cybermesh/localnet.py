@@ -351,6 +351,7 @@ def start_worker(m: Member) -> int:
     env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     for name in [k for k in env if k.startswith("CYBERMESH_") and k != "CYBERMESH_CONFIG"]:
         env.pop(name)  # the TOML file is the whole configuration
+    env["PYTHONFAULTHANDLER"] = "1"  # a crash in native code (RocksDB, libsodium) leaves a traceback in the log
     with open(m.log, "ab") as log:
         proc = subprocess.Popen(
             worker_command(m), cwd=m.dir, env=env, stdout=log, stderr=subprocess.STDOUT,

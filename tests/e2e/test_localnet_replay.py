@@ -64,10 +64,19 @@ def worker_logs(d: Path) -> str:
 
 
 async def test_replay_of_a_live_localnet_reaches_every_validators_root(kafka_bootstrap: str, tmp_path: Path) -> None:
-    tag = "e2e" + uuid.uuid4().hex[:6]
-    d = tmp_path / "net"
-    up = await cli("localnet", "up", "--validators", "4", "--dir", str(d), "--bootstrap", kafka_bootstrap,
-                   "--topic-prefix", f"{tag}-", "--id-prefix", f"{tag}-v", "--base-port", str(free_base(4)))  # fmt: skip
+    # NOTE: in two full-suite runs a worker exited silently right after "Worker ready" (no
+    # traceback; workers now run with PYTHONFAULTHANDLER=1 to catch a native crash). Until that is
+    # understood (issue 10), a start-up failure is printed and the network is brought up once more
+    # under a new tag; a second failure fails the test.
+    for attempt in (1, 2):
+        tag = "e2e" + uuid.uuid4().hex[:6]
+        d = tmp_path / f"net{attempt}"
+        up = await cli("localnet", "up", "--validators", "4", "--dir", str(d), "--bootstrap", kafka_bootstrap,
+                       "--topic-prefix", f"{tag}-", "--id-prefix", f"{tag}-v", "--base-port", str(free_base(4)))  # fmt: skip
+        if up.returncode == 0 or attempt == 2:
+            break
+        print(f"localnet up failed (attempt {attempt}):\n{up.stderr}{worker_logs(d)}")
+        await cli("localnet", "down", "--dir", str(d), "--purge")
     try:
         assert up.returncode == 0, up.stderr + worker_logs(d)
         plan = Plan.load(d)
