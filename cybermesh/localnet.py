@@ -417,7 +417,7 @@ def member_status(m: Member) -> dict[str, Any]:
     """pid alive, web answering, mempool size, heights the worker exposes (None when not)."""
     pid = read_pid(m)
     alive = pid is not None and is_worker(pid)
-    row: dict[str, Any] = {"id": m.id, "pid": pid if alive else None, "alive": alive, "web_port": m.web_port,
+    row: dict[str, Any] = {"id": m.id, "pid": pid if alive else None, "pid_file_pid": pid, "alive": alive, "web_port": m.web_port,
                            "web": False, "ready": None, "mempool": None, "admitted": None, "committed_txs": None,
                            "height": None, "heights": {}, "log": m.log}  # fmt: skip
     if not alive:
@@ -443,6 +443,21 @@ def member_status(m: Member) -> dict[str, Any]:
     return row
 
 
+def exit_status(pid: int | None) -> str:
+    """` (exit code N)` / ` (signal S)` of a child worker that exited, if this process started it."""
+    if pid is None:
+        return ""
+    try:
+        done, status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return ""
+    if done == 0:
+        return ""
+    if os.WIFSIGNALED(status):
+        return f" (signal {os.WTERMSIG(status)})"
+    return f" (exit code {os.WEXITSTATUS(status)})"
+
+
 def wait_ready(plan: Plan, timeout_s: float) -> list[str]:
     """Wait until every worker answers /mempool/ with ready=true; return the problems left."""
     deadline = time.monotonic() + timeout_s
@@ -452,7 +467,7 @@ def wait_ready(plan: Plan, timeout_s: float) -> list[str]:
         for mid, m in list(pending.items()):
             st = member_status(m)
             if not st["alive"]:
-                problems[mid] = f"{mid} exited; see {m.log}"
+                problems[mid] = f"{mid} exited{exit_status(st['pid_file_pid'])}; see {m.log}"
                 pending.pop(mid)
             elif st["web"] and st["ready"]:
                 pending.pop(mid)

@@ -63,20 +63,14 @@ def worker_logs(d: Path) -> str:
     )
 
 
+@pytest.mark.isolated
 async def test_replay_of_a_live_localnet_reaches_every_validators_root(kafka_bootstrap: str, tmp_path: Path) -> None:
-    # NOTE: in two full-suite runs a worker exited silently right after "Worker ready" (no
-    # traceback; workers now run with PYTHONFAULTHANDLER=1 to catch a native crash). Until that is
-    # understood (issue 10), a start-up failure is printed and the network is brought up once more
-    # under a new tag; a second failure fails the test.
-    for attempt in (1, 2):
-        tag = "e2e" + uuid.uuid4().hex[:6]
-        d = tmp_path / f"net{attempt}"
-        up = await cli("localnet", "up", "--validators", "4", "--dir", str(d), "--bootstrap", kafka_bootstrap,
-                       "--topic-prefix", f"{tag}-", "--id-prefix", f"{tag}-v", "--base-port", str(free_base(4)))  # fmt: skip
-        if up.returncode == 0 or attempt == 2:
-            break
-        print(f"localnet up failed (attempt {attempt}):\n{up.stderr}{worker_logs(d)}")
-        await cli("localnet", "down", "--dir", str(d), "--purge")
+    # NOTE: scripts/test runs this in a pytest process of its own (marker `isolated`): inside the
+    # whole suite's process a worker exits silently after start-up (issue 10, not understood yet).
+    tag = "e2e" + uuid.uuid4().hex[:6]
+    d = tmp_path / "net"
+    up = await cli("localnet", "up", "--validators", "4", "--dir", str(d), "--bootstrap", kafka_bootstrap,
+                   "--topic-prefix", f"{tag}-", "--id-prefix", f"{tag}-v", "--base-port", str(free_base(4)))  # fmt: skip
     try:
         assert up.returncode == 0, up.stderr + worker_logs(d)
         plan = Plan.load(d)
