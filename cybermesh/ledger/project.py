@@ -1,24 +1,23 @@
 """Adapt one replayed block to the SQL projection's record (docs/PROJECTION.md).
 
-The record must be the one the validators' commit path projects for the same block (the
-projection compares record digests when several writers share a database, and raises
-IntegrityAlarm on a difference), so these rules mirror the commit pipeline's
-`projection_record` (e2e-node branch, cybermesh/node/commit.py):
+The validators' commit path (`CommitPipeline.projection_record`) and `cybermesh replay` both
+build the record here, so a database shared by several writers sees equal digests (it raises
+IntegrityAlarm on a difference):
 
 1. Receipt codes: `STATUS_CODES[status]` (0 = applied/accepted), 99 for an unknown status.
 2. Evidence txs take the `status` and `action` of their control.evidence.v1 event.
 3. Changes are the executor's; no entity or validator rows (the commit path writes none).
 4. The block hash is the block core's canonical header hash.
-
-NOTE: when both branches are merged, one shared function should build this record.
 """
 
 from __future__ import annotations
 
-from typing import Any, Final
+from collections.abc import Sequence
+from typing import Any, Final, Protocol
 
 from cybermesh.proto.v1 import ai_pb2, block_pb2
-from cybermesh.state.executor import Execution
+from cybermesh.state.context import Emitted
+from cybermesh.state.context import Receipt as TxReceipt
 from cybermesh.storage.records import BlockRecord, Receipt, StateChange, from_committed_block
 from cybermesh.wire import topics
 
@@ -29,8 +28,19 @@ STATUS_CODES: Final[dict[str, int]] = {
 UNKNOWN_STATUS: Final = 99
 
 
+class Outputs(Protocol):
+    """What a block's execution produced: an `Execution`, or the node's stored `BlockOutputs`."""
+
+    @property
+    def events(self) -> Sequence[Emitted]: ...
+    @property
+    def receipts(self) -> Sequence[TxReceipt]: ...
+    @property
+    def changes(self) -> Sequence[tuple[bytes, bytes | None]]: ...
+
+
 def block_record(
-    committed: block_pb2.CommittedBlock, block_hash: bytes, execution: Execution, root: bytes
+    committed: block_pb2.CommittedBlock, block_hash: bytes, execution: Outputs, root: bytes
 ) -> BlockRecord:
     """Rules 1-4: the record of a block executed with state root `root` after it."""
     evidence: dict[str, tuple[str, str]] = {}

@@ -40,15 +40,15 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from cybermesh.block.hashing import block_hash
 from cybermesh.block.validation import BlockShapeError
+from cybermesh.ledger.project import block_record
 from cybermesh.node.outputs import (
     BlockOutputs,
     decode_outputs,
     encode_outputs,
-    receipt_codes,
     records,
 )
 from cybermesh.node.payload import NodePayload
-from cybermesh.proto.v1 import ai_pb2, block_pb2
+from cybermesh.proto.v1 import block_pb2
 from cybermesh.state.executor import InvalidBlockError
 from cybermesh.storage import records as proj
 from cybermesh.stores.ledger import LedgerStore
@@ -188,25 +188,8 @@ class CommitPipeline:
         raw = self.ledger.outputs(height)
         if committed is None or raw is None:
             return None
-        out = decode_outputs(raw)
-        codes = receipt_codes(out.receipts)
-        evidence = {}
-        for ev in out.events:
-            if ev.topic == topics.CONTROL_EVIDENCE:
-                msg: Any = ev.message
-                evidence[msg.evidence_id] = (msg.status, msg.action)
-        receipts = []
-        for r in out.receipts:
-            status, action = "", ""
-            if r.kind == block_pb2.TX_KIND_EVIDENCE:
-                msg_ev = ai_pb2.Evidence.FromString(committed.block.txs[r.index].raw)
-                status, action = evidence.get(msg_ev.id, ("", ""))
-            receipts.append(proj.Receipt(r.index, codes[r.index], status, action))
-        return proj.from_committed_block(
-            committed, state_root=self.machine.tree.root(height) if height >= (self.machine.tree.oldest or 0) else b"",
-            receipts=receipts, changes=[proj.StateChange(k, v) for k, v in out.changes],
-            block_hash=block_hash(committed.block.header),
-        )
+        root = self.machine.tree.root(height) if height >= (self.machine.tree.oldest or 0) else b""
+        return block_record(committed, block_hash(committed.block.header), decode_outputs(raw), root)
 
 
 class Emitter(mode.Service):

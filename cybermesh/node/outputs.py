@@ -14,7 +14,6 @@ Rules:
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cybermesh.proto.v1 import block_pb2, control_pb2
@@ -146,14 +145,3 @@ def records(committed: block_pb2.CommittedBlock, out: BlockOutputs, state_root: 
     recs.append((topics.CONTROL_COMMITS, height_key(h.height),
                  encode(commit_event(h, out.block_hash, state_root, validator_id))))
     return recs
-
-
-def receipt_codes(receipts: Sequence[Receipt]) -> dict[int, int]:
-    """A stable integer code per receipt status for the SQL projection (0 = applied)."""
-    return {r.index: STATUS_CODES.get(r.status, 99) for r in receipts}
-
-
-STATUS_CODES: dict[str, int] = {
-    "applied": 0, "accepted": 0, "rejected": 1, "duplicate_id": 2, "unauthorized": 3,
-    "rejected_param": 4, "unknown_target": 5, "noop": 6,
-}
