@@ -131,7 +131,9 @@ def create_app(
     if settings.consensus.enabled:
         from cybermesh.node.service import Validator
 
-        validator = Validator(settings, genesis, mempool, registry, loop=app.loop, beacon=app.beacon)
+        validator = Validator(
+            settings, genesis, mempool, registry, loop=app.loop, beacon=app.beacon
+        )
         app.add_dependency(validator)
     app.cybermesh = Node(settings, genesis, ingest, mempool, replay, registry, agents, validator)  # type: ignore[attr-defined]
     return app
@@ -140,10 +142,23 @@ def create_app(
 _app: faust.App | None = None
 
 
+def _log_exit() -> None:
+    """A worker process says when it exits, so an exit is never silent in its log."""
+    import atexit
+    import logging
+    import os
+
+    pid = os.getpid()
+    atexit.register(
+        lambda: logging.getLogger("cybermesh").warning("worker process %d exiting", pid)
+    )
+
+
 def __getattr__(name: str) -> Any:
     global _app
     if name == "app":
         if _app is None:
             _app = create_app(load_settings())
+            _log_exit()
         return _app
     raise AttributeError(name)

@@ -106,7 +106,9 @@ class Plan:
         try:
             raw = json.loads(path.read_text())
         except FileNotFoundError:
-            raise LocalnetError(f"no localnet in {directory} (no localnet.json); run `cybermesh localnet up`") from None
+            raise LocalnetError(
+                f"no localnet in {directory} (no localnet.json); run `cybermesh localnet up`"
+            ) from None
         raw["members"] = tuple(Member(**m) for m in raw["members"])
         return cls(**raw)
 
@@ -297,11 +299,20 @@ def start_broker() -> tuple[str, bool]:
     """`scripts/kafka start` (reuses a running broker); returns (bootstrap, started_by_us)."""
     script = ROOT / "scripts" / "kafka"
     if not script.exists():
-        raise LocalnetError(f"{script} not found (not a source checkout): pass --bootstrap HOST:PORT")
-    running = subprocess.run([str(script), "status"], capture_output=True, text=True, check=False).returncode == 0
+        raise LocalnetError(
+            f"{script} not found (not a source checkout): pass --bootstrap HOST:PORT"
+        )
+    running = (
+        subprocess.run(
+            [str(script), "status"], capture_output=True, text=True, check=False
+        ).returncode
+        == 0
+    )
     done = subprocess.run([str(script), "start"], capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        raise LocalnetError(f"scripts/kafka start failed (exit {done.returncode}): {done.stderr.strip()[-2000:]}")
+        raise LocalnetError(
+            f"scripts/kafka start failed (exit {done.returncode}): {done.stderr.strip()[-2000:]}"
+        )
     return done.stdout.strip().splitlines()[-1], not running
 
 
@@ -321,63 +332,95 @@ def worker_command(m: Member) -> list[str]:
 
 def read_pid(m: Member) -> int | None:
     try:
-        return int(Path(m.pid_file).read_text().strip())
+        return int(Path(m.pid_file).read_text().split()[0])
+    except (FileNotFoundError, ValueError, IndexError):
+        return None
+
+
+def _pid_start(m: Member) -> int | None:
+    """The start time (clock ticks after boot) recorded next to the pid, if any."""
+    try:
+        fields = Path(m.pid_file).read_text().split()
+        return int(fields[1]) if len(fields) > 1 else None
     except (FileNotFoundError, ValueError):
         return None
 
 
-def is_worker(pid: int) -> bool:
-    """The pid is alive and is a cybermesh.app Faust worker (not a reused pid)."""
+def _proc_stat(pid: int) -> tuple[str, int] | None:
+    """(state letter, start time) of a process from /proc, None when there is no such process."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return fields[0], int(fields[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def is_worker(pid: int, started: int | None = None) -> bool:
+    """The pid is alive and is the worker we started (not a reused pid).
+
+    Identity is the start time recorded in the pid file when there is one (Faust may retitle
+    its process, so the command line is only the fallback for pid files without it)."""
+    stat = _proc_stat(pid)
+    if stat is None or stat[0] in ("Z", "X", "x"):
+        return False
+    if started is not None:
+        return stat[1] == started
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return False
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        if stat.rsplit(")", 1)[1].split()[0] == "Z":
-            return False
-    except (OSError, IndexError):
-        return False
     return b"cybermesh.app" in cmdline and b"worker" in cmdline
+
+
+def worker_alive(m: Member) -> int | None:
+    """The pid of m's running worker, or None."""
+    pid = read_pid(m)
+    return pid if pid is not None and is_worker(pid, _pid_start(m)) else None
 
 
 def start_worker(m: Member) -> int:
     """Rule 4; returns the pid (already running: its pid)."""
-    pid = read_pid(m)
-    if pid is not None and is_worker(pid):
+    pid = worker_alive(m)
+    if pid is not None:
         return pid
     env = dict(os.environ)
     env["CYBERMESH_CONFIG"] = m.config
-    env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env["PYTHONPATH"] = str(ROOT) + (
+        os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""
+    )
     for name in [k for k in env if k.startswith("CYBERMESH_") and k != "CYBERMESH_CONFIG"]:
         env.pop(name)  # the TOML file is the whole configuration
-    env["PYTHONFAULTHANDLER"] = "1"  # a crash in native code (RocksDB, libsodium) leaves a traceback in the log
+    env["PYTHONFAULTHANDLER"] = (
+        "1"  # a crash in native code (RocksDB, libsodium) leaves a traceback in the log
+    )
     with open(m.log, "ab") as log:
         proc = subprocess.Popen(
             worker_command(m), cwd=m.dir, env=env, stdout=log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, start_new_session=True,
         )  # fmt: skip
-    Path(m.pid_file).write_text(f"{proc.pid}\n")
+    stat = _proc_stat(proc.pid)
+    Path(m.pid_file).write_text(f"{proc.pid} {stat[1]}\n" if stat else f"{proc.pid}\n")
     return proc.pid
 
 
 def stop_worker(m: Member, grace_s: float = 20.0) -> str:
     """Rule 5; returns "stopped" | "killed" | "not running"."""
-    pid = read_pid(m)
-    if pid is None or not is_worker(pid):
+    pid = worker_alive(m)
+    started = _pid_start(m)
+    if pid is None:
         Path(m.pid_file).unlink(missing_ok=True)
         return "not running"
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace_s
     while time.monotonic() < deadline:
-        if not is_worker(pid):
+        if not is_worker(pid, started):
             Path(m.pid_file).unlink(missing_ok=True)
             return "stopped"
         time.sleep(0.2)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
-    while is_worker(pid):
+    while is_worker(pid, started):
         time.sleep(0.1)
     Path(m.pid_file).unlink(missing_ok=True)
     return "killed"
@@ -416,7 +459,7 @@ def counter_sum(text: str, name: str) -> int | None:
 def member_status(m: Member) -> dict[str, Any]:
     """pid alive, web answering, mempool size, heights the worker exposes (None when not)."""
     pid = read_pid(m)
-    alive = pid is not None and is_worker(pid)
+    alive = worker_alive(m) is not None
     row: dict[str, Any] = {"id": m.id, "pid": pid if alive else None, "pid_file_pid": pid, "alive": alive, "web_port": m.web_port,
                            "web": False, "ready": None, "mempool": None, "admitted": None, "committed_txs": None,
                            "height": None, "heights": {}, "log": m.log}  # fmt: skip
@@ -447,12 +490,18 @@ def exit_status(pid: int | None) -> str:
     """` (exit code N)` / ` (signal S)` of a child worker that exited, if this process started it."""
     if pid is None:
         return ""
-    try:
-        done, status = os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        return ""
-    if done == 0:
-        return ""
+    deadline = time.monotonic() + 5.0  # a leader thread can be a zombie while others still run
+    while True:
+        try:
+            done, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return " (not a child of this process: exit status unknown)"
+        if done != 0:
+            break
+        if time.monotonic() > deadline:
+            stat = _proc_stat(pid)
+            return f" (still present in state {stat[0]})" if stat else ""
+        time.sleep(0.1)
     if os.WIFSIGNALED(status):
         return f" (signal {os.WTERMSIG(status)})"
     return f" (exit code {os.WEXITSTATUS(status)})"
