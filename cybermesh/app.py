@@ -26,6 +26,7 @@ from cybermesh.agents.ingest_metrics import IngestMetrics
 from cybermesh.api.mempool import register_metrics_view, register_views
 from cybermesh.config import Settings, load_settings
 from cybermesh.genesis import Genesis
+from cybermesh.kafka.client import faust_options
 from cybermesh.mempool import Caps
 from cybermesh.tables.mempool import MempoolStore, ReplayStore
 from cybermesh.wire import topics
@@ -59,7 +60,7 @@ def create_app(
     ing = settings.ingest
     app = faust.App(
         settings.app_id or f"cybermesh-{settings.validator_id}",
-        broker=[f"kafka://{h.strip()}" for h in settings.kafka.bootstrap.split(",")],
+        **faust_options(settings.kafka),  # broker URLs, TLS/SASL credentials, acks=all
         store=store,
         datadir=str(settings.data_dir),
         web_port=settings.web_port,
@@ -154,11 +155,31 @@ def _log_exit() -> None:
     )
 
 
+def checked_start() -> faust.App:
+    """The worker's start: settings, genesis, the start-up checks (cybermesh.startup: broker,
+    topics, own key in genesis, database migration), then the app. A failed check exits with
+    `cybermesh: refusing to start: <setting>: <why>` (exit status 78, EX_CONFIG)."""
+    import logging
+    import sys
+
+    from cybermesh.startup import StartupRefused, check
+
+    settings = load_settings()
+    genesis = load_genesis(settings.genesis_path)
+    try:
+        check(settings, genesis)
+    except StartupRefused as exc:
+        logging.getLogger("cybermesh").critical("refusing to start: %s", exc)
+        print(f"cybermesh: refusing to start: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(78) from None
+    return create_app(settings, genesis)
+
+
 def __getattr__(name: str) -> Any:
     global _app
     if name == "app":
         if _app is None:
-            _app = create_app(load_settings())
+            _app = checked_start()
             _log_exit()
         return _app
     raise AttributeError(name)

@@ -13,10 +13,17 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -44,13 +51,52 @@ def redact_url(url: str) -> str:
 
 
 class KafkaSettings(BaseModel):
+    """Every Kafka client of the validator and the CLI (Faust, aiokafka) is built from this section
+    by `cybermesh.kafka.client` (docs/DEPLOY.md). Rules:
+
+    1. `security_protocol` PLAINTEXT (local only), SSL (TLS; a client certificate when
+       `ssl_certfile`/`ssl_keyfile` are set) or SASL_SSL (TLS + SCRAM-SHA-512 or PLAIN).
+       SASL_PLAINTEXT is refused: SASL passwords never travel without TLS.
+    2. The broker's certificate is checked against `ssl_cafile` (else the system CAs), host
+       name included unless `ssl_check_hostname = false`.
+    3. The SASL password comes from `sasl_password_file` (first line) or `sasl_password` (env
+       `CYBERMESH_KAFKA__SASL_PASSWORD`), exactly one of them; it is never logged or printed.
+    4. Files named here must exist when the settings are loaded (the error names the field).
+    """
+
     model_config = {"extra": "forbid"}
 
     bootstrap: str = "127.0.0.1:39092"
     """Comma-separated host:port list."""
     partitions: int = Field(default=1, ge=1, le=1024)
-    """Partition count of the ai.* topics and of the tables' changelogs (kept equal)."""
+    """Partition count of the ai.* topics, their DLQs and the tables' changelogs (kept equal)."""
     replication_factor: int = Field(default=1, ge=1, le=16)
+    """Replication factor of every topic the validator creates (production: 3)."""
+    min_insync_replicas: int = Field(default=1, ge=1, le=16)
+    """`min.insync.replicas` of the topics the validator creates (production: 2 with RF 3);
+    with acks=all a write needs this many replicas."""
+    dlq_retention_ms: int = Field(default=7 * 24 * 3_600_000, ge=-1)
+    """`retention.ms` of the `<ai topic>.dlq` topics (-1 = forever)."""
+    control_retention_ms: int = Field(default=30 * 24 * 3_600_000, ge=-1)
+    """`retention.ms` of the control.*.v1 topics (derived data: replay re-creates it)."""
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_SSL"] = "PLAINTEXT"
+    ssl_cafile: Path | None = None
+    """PEM file of the CA(s) that signed the brokers' certificates (None: the system CAs)."""
+    ssl_certfile: Path | None = None
+    """PEM client certificate (mutual TLS); needs `ssl_keyfile`."""
+    ssl_keyfile: Path | None = None
+    """PEM private key of `ssl_certfile` (unencrypted; keep it 0600)."""
+    ssl_check_hostname: bool = True
+    """Check the broker certificate's host name (SAN) against the bootstrap host."""
+    sasl_mechanism: Literal["SCRAM-SHA-512", "PLAIN"] = "SCRAM-SHA-512"
+    sasl_username: str = ""
+    sasl_password: SecretStr | None = None
+    """Prefer `sasl_password_file`; from env CYBERMESH_KAFKA__SASL_PASSWORD only, never in TOML
+    files that are committed."""
+    sasl_password_file: Path | None = None
+    """File whose first line is the SASL password (e.g. a mounted secret)."""
+    connect_timeout_ms: int = Field(default=10_000, ge=100, le=600_000)
+    """Start-up checks give up on a broker after this long (then refuse to start)."""
 
     @field_validator("bootstrap")
     @classmethod
@@ -60,6 +106,42 @@ class KafkaSettings(BaseModel):
             if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
                 raise ValueError(f"{part!r} is not host:port")
         return value
+
+    @field_validator("ssl_cafile", "ssl_certfile", "ssl_keyfile", "sasl_password_file")
+    @classmethod
+    def _readable(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"{str(value)!r} is not a readable file")
+        return value
+
+    @model_validator(mode="after")
+    def _coherent(self) -> KafkaSettings:
+        tls = self.security_protocol in ("SSL", "SASL_SSL")
+        given = [n for n in ("ssl_cafile", "ssl_certfile", "ssl_keyfile") if getattr(self, n)]
+        if given and not tls:
+            raise ValueError(f"kafka.{given[0]} is set but kafka.security_protocol is PLAINTEXT")
+        if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
+            raise ValueError("kafka.ssl_certfile and kafka.ssl_keyfile go together (mutual TLS)")
+        has_password = self.sasl_password is not None or self.sasl_password_file is not None
+        if self.security_protocol == "SASL_SSL":
+            if not self.sasl_username:
+                raise ValueError("kafka.sasl_username is required with security_protocol SASL_SSL")
+            if (self.sasl_password is None) == (self.sasl_password_file is None):
+                raise ValueError(
+                    "kafka.sasl_password_file (or env CYBERMESH_KAFKA__SASL_PASSWORD): give "
+                    "exactly one with security_protocol SASL_SSL"
+                )
+        elif self.sasl_username or has_password:
+            raise ValueError(
+                "kafka.sasl_username/sasl_password are set but kafka.security_protocol is "
+                f"{self.security_protocol} (use SASL_SSL)"
+            )
+        if self.min_insync_replicas > self.replication_factor:
+            raise ValueError(
+                f"kafka.min_insync_replicas {self.min_insync_replicas} > "
+                f"kafka.replication_factor {self.replication_factor}"
+            )
+        return self
 
 
 class AdmissionSettings(BaseModel):
@@ -184,6 +266,60 @@ class IngestSettings(BaseModel):
     """Audit log of rejections (JSON lines), relative to data_dir; "" logs to stderr only."""
 
 
+class DbSettings(BaseModel):
+    """Connection options of the SQL projection database at `db_url` (cybermesh/storage/engine.py,
+    docs/DEPLOY.md). Rules:
+
+    1. The TLS options (`sslmode`, `sslrootcert`, `sslcert`, `sslkey`) are libpq parameters; set
+       here they override the same parameters in `db_url`'s query string. CockroachDB in
+       production: `sslmode = "verify-full"` with the cluster CA and a client certificate.
+    2. `statement_timeout_ms` and `application_name` are sent at connect time (libpq `options`
+       `-c statement_timeout=...`, `application_name`), so they hold for every statement.
+    3. Pool: `pool_size` connections kept, `max_overflow` more on demand, each recycled after
+       `pool_recycle_s` and checked (pre-ping) before use.
+    4. `migrate_on_start`: None = migrate a SQLite file (private to this validator) and REFUSE
+       to start on a server database (PostgreSQL/CockroachDB, possibly shared) that is not at
+       the newest revision (run `cybermesh db upgrade`); true/false = always/never migrate.
+    SQLite ignores 1-3.
+    """
+
+    model_config = {"extra": "forbid"}
+
+    sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] | None = None
+    sslrootcert: Path | None = None
+    """CA certificate(s) of the database server (PEM)."""
+    sslcert: Path | None = None
+    """Client certificate (PEM), e.g. CockroachDB's client.<user>.crt."""
+    sslkey: Path | None = None
+    """Private key of `sslcert` (0600)."""
+    statement_timeout_ms: int = Field(default=30_000, ge=0)
+    """Server-side statement timeout (0 = none)."""
+    connect_timeout_s: int = Field(default=5, ge=1, le=300)
+    pool_size: int = Field(default=2, ge=1, le=100)
+    max_overflow: int = Field(default=2, ge=0, le=100)
+    pool_recycle_s: int = Field(default=1_800, ge=-1)
+    """Reconnect connections older than this (-1 = never); keep it below load-balancer idle cuts."""
+    pool_timeout_s: int = Field(default=30, ge=1)
+    """Wait this long for a free pooled connection before failing."""
+    application_name: str = Field(default="cybermesh", max_length=63, pattern=r"^[A-Za-z0-9._-]+$")
+    migrate_on_start: bool | None = None
+
+    @field_validator("sslrootcert", "sslcert", "sslkey")
+    @classmethod
+    def _readable(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"{str(value)!r} is not a readable file")
+        return value
+
+    @model_validator(mode="after")
+    def _coherent(self) -> DbSettings:
+        if (self.sslcert is None) != (self.sslkey is None):
+            raise ValueError("db.sslcert and db.sslkey go together (client certificate)")
+        if self.sslmode in ("verify-ca", "verify-full") and self.sslrootcert is None:
+            raise ValueError(f"db.sslrootcert is required with db.sslmode {self.sslmode}")
+        return self
+
+
 class Settings(BaseSettings):
     """Validator settings. Field docs say what each one does."""
 
@@ -214,6 +350,7 @@ class Settings(BaseSettings):
     state: StateSettings = StateSettings()
     p2p: P2PSettings = P2PSettings()
     ingest: IngestSettings = IngestSettings()
+    db: DbSettings = DbSettings()
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         """repr/str show `db_url` with its password redacted (secrets never logged)."""

@@ -27,7 +27,6 @@ Rules:
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -42,10 +41,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient
 
+from cybermesh.config import KafkaSettings
 from cybermesh.genesis import parse_genesis
 from cybermesh.genesis_io import load_genesis, write_genesis
+from cybermesh.kafka.client import KafkaSettingsError, client_options
+from cybermesh.kafka.topics import ensure_topics, validator_topics
 from cybermesh.keys import read_seed, write_seed
 from cybermesh.wire import topics
 from cybermesh.wire.signing import key_from_seed
@@ -88,6 +90,10 @@ class Plan:
 
     def topic(self, contract: str) -> str:
         return self.topic_prefix + contract
+
+    def kafka(self) -> KafkaSettings:
+        """The `kafka` settings of this localnet's clients (a local PLAINTEXT broker)."""
+        return KafkaSettings(bootstrap=self.bootstrap, partitions=self.partitions)
 
     def topic_names(self) -> list[tuple[str, int]]:
         """Rule 3."""
@@ -146,6 +152,9 @@ def _write_config(plan: Plan, m: Member, keys: Path) -> None:
             "",
             "[ingest]",
             f"topic_prefix = {_toml_str(plan.topic_prefix)}",
+            "",
+            "[db]",
+            "migrate_on_start = true  # a local network: the workers migrate their database",
             "",
         ]
     )
@@ -240,24 +249,13 @@ def prepare(
 
 async def create_topics(plan: Plan, wait_s: float = 30.0) -> None:
     """Rule 3 (existing topics are fine); waits until every partition has a leader."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=plan.bootstrap)
+    admin = AIOKafkaAdminClient(**client_options(plan.kafka()))
     await admin.start()
     try:
-        wanted = plan.topic_names()
-        response = await admin.create_topics(
-            [NewTopic(n, p, 1) for n, p in wanted], timeout_ms=int(wait_s * 1000)
-        )
-        for entry in response.topic_errors:
-            if entry[1] and entry[1] != TOPIC_EXISTS:
-                raise LocalnetError(f"could not create topic {entry[0]}: Kafka error {entry[1]}")
-        async with asyncio.timeout(wait_s):
-            for name, parts in wanted:
-                while True:
-                    [desc] = await admin.describe_topics([name])
-                    ps = desc.get("partitions", [])
-                    if len(ps) >= parts and all(p.get("leader", -1) >= 0 for p in ps):
-                        break
-                    await asyncio.sleep(0.1)
+        # the same specs (partitions, retention) as a validator's start-up check
+        await ensure_topics(admin, validator_topics(plan.kafka(), plan.topic_prefix), timeout_s=wait_s)
+    except KafkaSettingsError as exc:
+        raise LocalnetError(f"could not create the topics: {exc}") from None
     finally:
         await admin.close()
 
@@ -270,7 +268,7 @@ def internal_prefixes(plan: Plan) -> tuple[str, ...]:
 async def stale_topics(plan: Plan) -> list[str]:
     """Topics a NEW chain must not inherit: the ledger topic and the apps' Faust topics (a
     changelog would restore another chain's mempool; the ledger would mix two chains)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=plan.bootstrap)
+    admin = AIOKafkaAdminClient(**client_options(plan.kafka()))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -282,7 +280,7 @@ async def stale_topics(plan: Plan) -> list[str]:
 
 async def delete_topics(plan: Plan) -> list[str]:
     """Delete this localnet's topics (rule 3) and its apps' Faust topics; returns their names."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=plan.bootstrap)
+    admin = AIOKafkaAdminClient(**client_options(plan.kafka()))
     await admin.start()
     try:
         existing = set(await admin.list_topics())

@@ -194,8 +194,11 @@ class Publisher:
         topic_map: Mapping[str, str] | None = None,
         factory: ProducerFactory = AIOKafkaProducer,
         client_id: str = "cybermesh-produce",
+        options: Mapping[str, Any] | None = None,
     ) -> None:
         self.bootstrap = bootstrap
+        self._options = dict(options or {})
+        """aiokafka security options (cybermesh.kafka.client.client_options); never logged."""
         self.topic_map = dict(topic_map or {})
         self._factory = factory
         self._client_id = client_id
@@ -206,7 +209,7 @@ class Publisher:
 
     async def start(self) -> None:
         self._producer = self._factory(
-            bootstrap_servers=self.bootstrap,
+            **{**self._options, "bootstrap_servers": self.bootstrap},
             client_id=self._client_id,
             enable_idempotence=True,
             acks="all",

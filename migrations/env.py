@@ -35,7 +35,11 @@ else:
     if given is not None:
         _run(given)
     else:
-        engine = make_engine(config.get_main_option("sqlalchemy.url") or "", pool_size=1)
+        engine = make_engine(
+            config.get_main_option("sqlalchemy.url") or "",
+            options=config.attributes.get("db_options"),
+            pool_size=1,
+        )
         try:
             with engine.connect() as conn:
                 _run(conn)

@@ -1,38 +1,41 @@
 """`cybermesh db upgrade|current`: schema migrations of the SQL projection.
 
-The URL comes from `--url`, else from the settings (`db_url`, env `CYBERMESH_DB_URL`).
+The URL comes from `--url`, else from the settings (`db_url`, env `CYBERMESH_DB_URL`); the
+connection options (TLS: `db.sslmode`/`sslrootcert`/`sslcert`/`sslkey`, `db.statement_timeout_ms`,
+`db.application_name`, ...) always come from the settings' `db` section (docs/DEPLOY.md).
 """
 
 from __future__ import annotations
 
 import argparse
 
+from cybermesh.config import DbSettings
 from cybermesh.storage.engine import redacted
 
 
-def _url(args: argparse.Namespace) -> str:
-    if args.url:
-        return str(args.url)
+def _target(args: argparse.Namespace) -> tuple[str, DbSettings]:
+    """The URL (`--url`, else settings `db_url`) and the `db` settings (TLS, timeouts, pool)."""
     from cybermesh.config import load_settings
 
-    return load_settings().db_url
+    settings = load_settings()
+    return (str(args.url) if args.url else settings.db_url), settings.db
 
 
 def _upgrade(args: argparse.Namespace) -> int:
     from cybermesh.storage import migrate
 
-    url = _url(args)
-    migrate.upgrade(url, args.revision, sql=args.sql)
+    url, db = _target(args)
+    migrate.upgrade(url, args.revision, sql=args.sql, options=db)
     if not args.sql:
-        print(f"{redacted(url)}: at revision {migrate.current(url)}")
+        print(f"{redacted(url)}: at revision {migrate.current(url, options=db)}")
     return 0
 
 
 def _current(args: argparse.Namespace) -> int:
     from cybermesh.storage import migrate
 
-    url = _url(args)
-    rev = migrate.current(url)
+    url, db = _target(args)
+    rev = migrate.current(url, options=db)
     head = migrate.head()
     print(f"{redacted(url)}: revision {rev or '(none)'}, head {head}")
     return 0 if rev == head else 1

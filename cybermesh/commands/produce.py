@@ -19,7 +19,8 @@ one registered for --producer-id exits 1 with a message on stderr and publishes 
 
 --dry-run / --out FILE: no Kafka; write each signed record as a JSON line
 {"topic", "kafka_topic", "key", "value_hex", "tx_hash"} to FILE (or stdout).
---bootstrap defaults to the settings' kafka.bootstrap (CYBERMESH_KAFKA__BOOTSTRAP, TOML).
+--bootstrap defaults to the settings' kafka.bootstrap (CYBERMESH_KAFKA__BOOTSTRAP, TOML); TLS/SASL
+come from the kafka settings (security_protocol, ssl_*, sasl_*; docs/DEPLOY.md).
 Exit codes: 0 ok, 1 invalid input (nothing published), 3 Kafka error.
 """
 
@@ -47,9 +48,11 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from cybermesh.config import ConfigError, load_settings
+from cybermesh.config import ConfigError, KafkaSettings, load_settings
 from cybermesh.genesis import GenesisError, Producer
 from cybermesh.genesis_io import load_genesis
+from cybermesh.kafka.check import explain_failure
+from cybermesh.kafka.client import client_options
 from cybermesh.keys import KeyFileError, load_signing_key
 from cybermesh.loadgen import LoadGenerator
 from cybermesh.producer import (
@@ -67,9 +70,13 @@ EXIT_KAFKA = 3
 ACK_WINDOW = 1000
 
 
-def make_publisher(bootstrap: str, topic_map: dict[str, str]) -> Publisher:
-    """The Kafka side; tests replace this to prove nothing is published on bad input."""
-    return Publisher(bootstrap, topic_map=topic_map)
+def make_publisher(
+    bootstrap: str, topic_map: dict[str, str], kafka: KafkaSettings | None = None
+) -> Publisher:
+    """The Kafka side; tests replace this to prove nothing is published on bad input.
+    `kafka` (the settings section) supplies TLS/SASL (cybermesh.kafka.client)."""
+    options = client_options(kafka) if kafka is not None else {}
+    return Publisher(bootstrap, topic_map=topic_map, options=options)
 
 
 def register(sub: Any) -> None:
@@ -284,10 +291,12 @@ def _progress(quiet: bool) -> Progress:
     )
 
 
-async def publish(plan: Plan, bootstrap: str, quiet: bool) -> dict[str, Any]:
+async def publish(
+    plan: Plan, bootstrap: str, quiet: bool, kafka: KafkaSettings | None = None
+) -> dict[str, Any]:
     """Send the plan's records (or its generated load) and wait for every ack."""
     loop = asyncio.get_running_loop()
-    publisher = make_publisher(bootstrap, plan.topic_map)
+    publisher = make_publisher(bootstrap, plan.topic_map, kafka)
     single = plan.generator is None
     pending: list[asyncio.Future[Any]] = []
     acked = 0
@@ -344,8 +353,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         plan = prepare(args)
         bootstrap = args.bootstrap
-        if not (args.dry_run or args.out) and not bootstrap:
-            bootstrap = load_settings().kafka.bootstrap
+        kafka: KafkaSettings | None = None
+        if not (args.dry_run or args.out):
+            kafka = load_settings().kafka
+            if bootstrap:
+                kafka = kafka.model_copy(update={"bootstrap": bootstrap})
+            bootstrap = kafka.bootstrap
+            client_options(kafka)  # a bad TLS/SASL file fails here, before anything is sent
     except (ProduceError, KeyFileError, GenesisError, ConfigError, FieldError, ValueError) as exc:
         print(f"produce: {exc}", file=sys.stderr)
         print("produce: nothing was published", file=sys.stderr)
@@ -369,12 +383,14 @@ def run(args: argparse.Namespace) -> int:
         return 0
     started = time.monotonic()
     try:
-        summary = asyncio.run(publish(plan, bootstrap, args.quiet))
+        summary = asyncio.run(publish(plan, bootstrap, args.quiet, kafka))
     except (KafkaError, OSError) as exc:
         print(
             f"produce: Kafka at {bootstrap}: {type(exc).__name__}: {exc} (after {time.monotonic() - started:.1f}s)",
             file=sys.stderr,
         )
+        if kafka is not None:
+            print(f"produce: {explain_failure(kafka)}", file=sys.stderr)
         return EXIT_KAFKA
     print(json.dumps(summary))
     return 0

@@ -36,6 +36,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from cybermesh.config import ConfigError, load_settings
 from cybermesh.genesis import GenesisError
 from cybermesh.genesis_io import load_genesis
+from cybermesh.kafka.check import explain_failure
+from cybermesh.kafka.client import client_options
 from cybermesh.ledger.kafka import LedgerTopicMissing, read_ledger
 from cybermesh.ledger.replay import Replayer, ReplayFailed
 from cybermesh.wire.topics import LEDGER_BLOCKS
@@ -76,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
     except (ConfigError, GenesisError, OSError, ValueError) as exc:
         return _fail(EXIT_INVALID, str(exc))
     bootstrap = args.bootstrap or settings.kafka.bootstrap
+    kafka = settings.kafka.model_copy(update={"bootstrap": bootstrap})
     topic = args.topic or settings.ingest.topic_prefix + LEDGER_BLOCKS
     if (args.data_dir / "state").exists():
         return _fail(EXIT_INVALID, f"{args.data_dir} already holds a state store; replay needs a fresh --data-dir")
@@ -89,17 +92,20 @@ def run(args: argparse.Namespace) -> int:
             if not args.quiet:
                 print(f"restored snapshot {args.snapshot} at height {version}, root {root.hex()}", file=sys.stderr)
         if args.db:
+            from cybermesh.storage.engine import make_engine
             from cybermesh.storage.migrate import upgrade
             from cybermesh.storage.sql import SqlStore
 
-            upgrade(args.db)
-            projection = SqlStore(args.db)
+            upgrade(args.db, options=settings.db)
+            projection = SqlStore(args.db, engine=make_engine(args.db, options=settings.db))
         replayer = Replayer(
             genesis, store.tree, projection=projection, validator_id=args.validator_id, after_commit=store.after_commit
         )
         start = replayer.height
         t0 = time.monotonic()
-        records = asyncio.run(_consume(replayer, bootstrap, topic, quiet=args.quiet or args.json))
+        records = asyncio.run(
+            _consume(replayer, client_options(kafka), topic, quiet=args.quiet or args.json)
+        )
         seconds = time.monotonic() - t0
         result = {
             "height": replayer.height,
@@ -118,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
     except LedgerTopicMissing as exc:
         return _fail(EXIT_KAFKA, str(exc))
     except KafkaError as exc:
-        return _fail(EXIT_KAFKA, f"Kafka at {bootstrap}: {exc!r}")
+        return _fail(EXIT_KAFKA, f"Kafka at {bootstrap}: {exc!r}; {explain_failure(kafka)}")
     except (OSError, ValueError) as exc:  # e.g. an unreadable or damaged snapshot file
         return _fail(EXIT_INVALID, str(exc))
     finally:
@@ -134,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _consume(replayer: Replayer, bootstrap: str, topic: str, *, quiet: bool) -> int:
+async def _consume(replayer: Replayer, options: dict[str, Any], topic: str, *, quiet: bool) -> int:
     console = Console(stderr=True)
     records = 0
     with Progress(
@@ -142,7 +148,7 @@ async def _consume(replayer: Replayer, bootstrap: str, topic: str, *, quiet: boo
         TimeElapsedColumn(), console=console, disable=quiet, transient=False,
     ) as progress:
         task = progress.add_task("replay", total=None, height=replayer.height)
-        async for left, batch in read_ledger(bootstrap, topic):
+        async for left, batch in read_ledger(options["bootstrap_servers"], topic, options=options):
             for key, value in batch:
                 replayer.feed(key, value)
             records += len(batch)

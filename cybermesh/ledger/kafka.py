@@ -8,23 +8,31 @@ too, and the reader's reordering buffer copes, but the end offsets are per parti
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 
 class LedgerTopicMissing(RuntimeError):
-    def __init__(self, topic: str, bootstrap: str) -> None:
-        super().__init__(f"topic {topic!r} does not exist on {bootstrap}")
+    def __init__(self, topic: str, bootstrap: str | list[str]) -> None:
+        where = bootstrap if isinstance(bootstrap, str) else ",".join(bootstrap)
+        super().__init__(f"topic {topic!r} does not exist on {where}")
         self.topic = topic
 
 
 async def read_ledger(
-    bootstrap: str, topic: str, *, max_records: int = 2_000
+    bootstrap: str | list[str],
+    topic: str,
+    *,
+    max_records: int = 2_000,
+    options: Mapping[str, Any] | None = None,
 ) -> AsyncIterator[tuple[int, list[tuple[bytes | None, bytes]]]]:
-    """Yield (records left before the end, batch) until every partition reaches its end offset."""
+    """Yield (records left before the end, batch) until every partition reaches its end offset.
+
+    `options`: aiokafka security options (cybermesh.kafka.client.client_options)."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
+        **{**(options or {}), "bootstrap_servers": bootstrap},
         group_id=None,
         enable_auto_commit=False,
         auto_offset_reset="earliest",

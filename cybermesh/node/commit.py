@@ -40,6 +40,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from cybermesh.block.hashing import block_hash
 from cybermesh.block.validation import BlockShapeError
+from cybermesh.config import KafkaSettings
 from cybermesh.ledger.project import block_record
 from cybermesh.node.outputs import (
     BlockOutputs,
@@ -194,7 +195,11 @@ class CommitPipeline:
 
 class Emitter(mode.Service):
     """Publishes every committed height's Kafka records with a plain idempotent aiokafka
-    producer (acks=all), then advances the tracking record (module docstring)."""
+    producer (acks=all), then advances the tracking record (module docstring).
+
+    `kafka` is the `kafka` settings section (TLS/SASL, topic settings; a bare bootstrap string
+    means PLAINTEXT with default topic settings). The ledger and control topics are created
+    when missing with cybermesh.kafka.topics' specs (retention, replication)."""
 
     def __init__(
         self,
@@ -202,7 +207,7 @@ class Emitter(mode.Service):
         committed_height: Callable[[], int],
         root_at: Callable[[int], bytes],
         validator_id: str,
-        bootstrap: str,
+        kafka: KafkaSettings | str,
         *,
         prefix: str = "",
         metrics: NodeMetrics | None = None,
@@ -213,7 +218,7 @@ class Emitter(mode.Service):
         self.committed_height = committed_height
         self.root_at = root_at
         self.validator_id = validator_id
-        self.bootstrap = bootstrap
+        self.kafka = kafka if isinstance(kafka, KafkaSettings) else KafkaSettings(bootstrap=kafka)
         self.prefix = prefix
         self.metrics = metrics
         self.batch = batch
@@ -226,19 +231,22 @@ class Emitter(mode.Service):
 
     async def on_start(self) -> None:
         from aiokafka import AIOKafkaProducer
-        from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+        from aiokafka.admin import AIOKafkaAdminClient
 
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        from cybermesh.kafka.client import client_options, producer_options
+        from cybermesh.kafka.topics import ensure_topics, validator_topics
+
+        admin = AIOKafkaAdminClient(**client_options(self.kafka))
         await admin.start()
         try:
-            wanted = [NewTopic(self.prefix + t, 1, 1) for t in (topics.LEDGER_BLOCKS, *topics.CONTROL_TOPICS)]
-            with contextlib.suppress(Exception):  # already exists (another validator made it)
-                await admin.create_topics(wanted)
+            ours = {self.prefix + t for t in (topics.LEDGER_BLOCKS, *topics.CONTROL_TOPICS)}
+            wanted = [t for t in validator_topics(self.kafka, self.prefix) if t.name in ours]
+            with contextlib.suppress(Exception):  # made by the start-up check or another validator
+                await ensure_topics(admin, wanted)
         finally:
             await admin.close()
         self.producer = AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap, enable_idempotence=True, acks="all", linger_ms=5,
-            max_request_size=16 * 1024 * 1024)
+            **producer_options(self.kafka), linger_ms=5, max_request_size=16 * 1024 * 1024)
         await self.producer.start()
         self.add_future(self._run())
 

@@ -154,7 +154,7 @@ class Validator(mode.Service):
         self.metrics.height.set(machine.height)
 
         self.emitter = Emitter(self.ledger, lambda: machine.height, machine.tree.root, s.validator_id,
-                               s.kafka.bootstrap, prefix=s.ingest.topic_prefix, metrics=self.metrics,
+                               s.kafka, prefix=s.ingest.topic_prefix, metrics=self.metrics,
                                loop=self.loop, beacon=self.beacon)
         self.pipeline.listeners.append(self.emitter.notify)
         await self.add_runtime_dependency(self.emitter)
@@ -176,18 +176,16 @@ class Validator(mode.Service):
         self.pipeline.on_commit(commits)
 
     async def _start_projector(self) -> None:
-        from cybermesh.storage.migrate import upgrade
+        from cybermesh.startup import check_db
+        from cybermesh.storage.engine import make_engine
         from cybermesh.storage.projector import Projector
         from cybermesh.storage.sql import SqlStore
 
         assert self.pipeline is not None
         url = self.settings.db_url
-        if url.startswith("sqlite:///"):
-            from pathlib import Path
-
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        upgrade(url)
-        self.projector = Projector(SqlStore(url), self.settings.validator_id, self.pipeline.projection_record)
+        check_db(self.settings)  # migrates or refuses (db.migrate_on_start)
+        store = SqlStore(url, engine=make_engine(url, options=self.settings.db))
+        self.projector = Projector(store, self.settings.validator_id, self.pipeline.projection_record)
         self.pipeline.listeners.append(self.projector.notify)
         projector = self.projector
         Gauge("cybermesh_projection_local_height", "last height this validator projected to SQL",

@@ -12,6 +12,11 @@ Rules:
    transaction is serializable and a busy database surfaces as a retryable "locked" error
    after `timeout` seconds, never as a half-done block).
 3. Passwords never appear in logs: use `redacted(url)`.
+4. PostgreSQL / CockroachDB take their connection options from the `db` settings section
+   (`DbSettings`, `engine_options`): libpq TLS parameters (sslmode, sslrootcert, sslcert,
+   sslkey; they override the URL's), `application_name`, `statement_timeout` (libpq `options`
+   `-c statement_timeout=MS`: PostgreSQL and CockroachDB both honour it), `connect_timeout`,
+   and the pool (size, overflow, recycle, timeout, pre-ping). Defaults = `DbSettings()`.
 """
 
 from __future__ import annotations
@@ -23,14 +28,42 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.pool import StaticPool
 
+from cybermesh.config import DbSettings
+
 
 def redacted(url: str) -> str:
     """The URL with its password hidden."""
     return make_url(url).render_as_string(hide_password=True)
 
 
-def make_engine(url: str, *, pool_size: int = 2, connect_timeout_s: int = 5) -> Engine:
-    """Build the engine for `url` (rules 1-2)."""
+def engine_options(db: DbSettings | None = None, *, pool_size: int | None = None) -> dict[str, Any]:
+    """`create_engine` keyword arguments for a PostgreSQL / CockroachDB URL (rules 1, 4)."""
+    db = db if db is not None else DbSettings()
+    connect_args: dict[str, Any] = {
+        "connect_timeout": db.connect_timeout_s,
+        "application_name": db.application_name,
+    }
+    if db.statement_timeout_ms:
+        connect_args["options"] = f"-c statement_timeout={db.statement_timeout_ms}"
+    for name in ("sslmode", "sslrootcert", "sslcert", "sslkey"):
+        value = getattr(db, name)
+        if value is not None:
+            connect_args[name] = str(value)
+    return {
+        "isolation_level": "SERIALIZABLE",
+        "pool_size": pool_size if pool_size is not None else db.pool_size,
+        "max_overflow": db.max_overflow,
+        "pool_recycle": db.pool_recycle_s,
+        "pool_timeout": db.pool_timeout_s,
+        "pool_pre_ping": True,
+        "connect_args": connect_args,
+    }
+
+
+def make_engine(
+    url: str, *, options: DbSettings | None = None, pool_size: int | None = None
+) -> Engine:
+    """Build the engine for `url` (rules 1-2, 4); `pool_size` overrides the settings' one."""
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
@@ -42,14 +75,7 @@ def make_engine(url: str, *, pool_size: int = 2, connect_timeout_s: int = 5) -> 
         raise ValueError(
             f"db_url: unsupported backend {backend!r} (cockroachdb, postgresql, sqlite)"
         )
-    return create_engine(
-        url,
-        isolation_level="SERIALIZABLE",
-        pool_size=pool_size,
-        max_overflow=2,
-        pool_pre_ping=True,
-        connect_args={"connect_timeout": connect_timeout_s},
-    )
+    return create_engine(url, **engine_options(options, pool_size=pool_size))
 
 
 def _sqlite_engine(url: str, *, in_memory: bool) -> Engine:

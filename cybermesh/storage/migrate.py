@@ -17,22 +17,27 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from cybermesh.config import DbSettings
 from cybermesh.storage.engine import make_engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
 
-def alembic_config(url: str) -> Config:
-    """An Alembic Config for `url` without an alembic.ini file."""
+def alembic_config(url: str, options: DbSettings | None = None) -> Config:
+    """An Alembic Config for `url` without an alembic.ini file; migrations/env.py builds its
+    engine with `make_engine(url, options=options)` (the `db` settings: TLS, timeouts)."""
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    cfg.attributes["db_options"] = options
     return cfg
 
 
-def upgrade(url: str, revision: str = "head", *, sql: bool = False) -> None:
+def upgrade(
+    url: str, revision: str = "head", *, sql: bool = False, options: DbSettings | None = None
+) -> None:
     """Migrate `url` to `revision`; with `sql=True` print the DDL instead (offline mode)."""
-    command.upgrade(alembic_config(url), revision, sql=sql)
+    command.upgrade(alembic_config(url, options), revision, sql=sql)
 
 
 def head() -> str | None:
@@ -40,9 +45,9 @@ def head() -> str | None:
     return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 
 
-def current(url: str) -> str | None:
+def current(url: str, *, options: DbSettings | None = None) -> str | None:
     """The revision `url` is at, or None if it was never migrated."""
-    engine = make_engine(url, pool_size=1)
+    engine = make_engine(url, options=options, pool_size=1)
     try:
         with engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()

@@ -7,6 +7,8 @@ something. It speaks only what they need:
    with at least one registered broker (printing the cluster id and brokers), 1 otherwise.
 2. `create HOST:PORT [--partitions N] [--replication R] NAME...`: CreateTopics; an existing topic
    counts as success (error 36, TOPIC_ALREADY_EXISTS). Exit 1 with the broker's message otherwise.
+3. `--tls-ca FILE` (both): speak TLS, trusting only the CA certificates in FILE (the secured test
+   broker's SSL listener, `scripts/kafka --secure`); the host name is checked.
 
 Only non-flexible request versions are used (Metadata v4..v7, CreateTopics v2..v4): brokers 3.x
 and 4.x accept them (Kafka 4.0 removed Metadata v0..v3 and CreateTopics v0..v1, KIP-896).
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import socket
+import ssl
 import struct
 import sys
 
@@ -61,9 +64,13 @@ def enc_string(value: str | None) -> bytes:
 class Connection:
     """One TCP connection; `call` sends a request (header v1) and returns the response body."""
 
-    def __init__(self, bootstrap: str, timeout: float) -> None:
+    def __init__(self, bootstrap: str, timeout: float, tls_ca: str | None = None) -> None:
         host, _, port = bootstrap.rpartition(":")
-        self.sock = socket.create_connection((host, int(port)), timeout=timeout)
+        sock = socket.create_connection((host, int(port)), timeout=timeout)
+        if tls_ca:
+            context = ssl.create_default_context(cafile=tls_ca)
+            sock = context.wrap_socket(sock, server_hostname=host)
+        self.sock = sock
         self.correlation = 0
 
     def close(self) -> None:
@@ -118,8 +125,8 @@ def pick(versions: dict[int, tuple[int, int]], api: int, lo: int, hi: int) -> in
     return version
 
 
-def probe(bootstrap: str, timeout: float) -> int:
-    conn = Connection(bootstrap, timeout)
+def probe(bootstrap: str, timeout: float, tls_ca: str | None = None) -> int:
+    conn = Connection(bootstrap, timeout, tls_ca)
     try:
         version = pick(conn.versions(), API_METADATA, 4, 7)
         # topics = [] (none: cheap), allow_auto_topic_creation = false
@@ -143,9 +150,14 @@ def probe(bootstrap: str, timeout: float) -> int:
 
 
 def create(
-    bootstrap: str, names: list[str], partitions: int, replication: int, timeout: float
+    bootstrap: str,
+    names: list[str],
+    partitions: int,
+    replication: int,
+    timeout: float,
+    tls_ca: str | None = None,
 ) -> int:
-    conn = Connection(bootstrap, timeout)
+    conn = Connection(bootstrap, timeout, tls_ca)
     try:
         version = pick(conn.versions(), API_CREATE_TOPICS, 2, 4)
         body = struct.pack(">i", len(names))
@@ -179,17 +191,21 @@ def main(argv: list[str]) -> int:
     p = sub.add_parser("probe")
     p.add_argument("bootstrap")
     p.add_argument("--timeout", type=float, default=5.0)
+    p.add_argument("--tls-ca")
     c = sub.add_parser("create")
     c.add_argument("bootstrap")
     c.add_argument("names", nargs="+")
     c.add_argument("--partitions", type=int, default=1)
     c.add_argument("--replication", type=int, default=1)
     c.add_argument("--timeout", type=float, default=30.0)
+    c.add_argument("--tls-ca")
     args = parser.parse_args(argv)
     try:
         if args.cmd == "probe":
-            return probe(args.bootstrap, args.timeout)
-        return create(args.bootstrap, args.names, args.partitions, args.replication, args.timeout)
+            return probe(args.bootstrap, args.timeout, args.tls_ca)
+        return create(
+            args.bootstrap, args.names, args.partitions, args.replication, args.timeout, args.tls_ca
+        )
     except (OSError, ProtocolError, struct.error) as exc:
         print(f"kafka_wire: {args.bootstrap}: {exc}", file=sys.stderr)
         return 1

@@ -86,7 +86,7 @@ class FakeKafka:
         self.sent: list[tuple[str, SignedRecord]] = []
         self.bootstrap: str | None = None
 
-    def make(self, bootstrap: str, topic_map: dict[str, str]) -> FakePublisher:
+    def make(self, bootstrap: str, topic_map: dict[str, str], kafka: Any = None) -> FakePublisher:
         self.publishers += 1
         self.bootstrap = bootstrap
         return FakePublisher(self, topic_map)

@@ -1,0 +1,139 @@
+"""Start-up checks of a validator worker: refuse to start, naming the setting, instead of
+failing later with a stack trace (issue 9, docs/DEPLOY.md §Start-up checks).
+
+`check(settings, genesis)` runs, in this order, and raises `StartupRefused(setting, detail)` on
+the first failure:
+1. Genesis identity: `validator_id` is a validator of the genesis; with consensus enabled, the
+   public keys of `consensus_key_path` and `node_key_path` are the ones genesis lists for it.
+2. Kafka: a bootstrap broker accepts a connection with the security settings (TLS handshake,
+   SASL login; cybermesh.kafka.check), then every topic of `validator_topics` exists or is
+   created (cybermesh.kafka.topics; a missing topic that cannot be created refuses start-up).
+3. Database (consensus enabled and `consensus.project`): the projection database answers and
+   is at the newest migration, or is migrated when `db.migrate_on_start` allows it
+   (None: SQLite files yes, server databases no).
+NOTE: runs before the Faust app is built, on an event loop of its own that it closes again
+(Faust makes its own loop later).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from cybermesh.config import Settings
+from cybermesh.genesis import Genesis
+
+log = logging.getLogger("cybermesh.startup")
+
+
+class StartupRefused(RuntimeError):
+    """The worker must not start; `setting` names what to fix."""
+
+    def __init__(self, setting: str, detail: str) -> None:
+        super().__init__(f"{setting}: {detail}")
+        self.setting = setting
+        self.detail = detail
+
+
+def check_genesis(settings: Settings, genesis: Genesis) -> None:
+    """Rule 1."""
+    from cybermesh.keys import KeyFileError, load_signing_key
+
+    me = genesis.validator(settings.validator_id)
+    if me is None:
+        ids = ", ".join(v.id for v in genesis.validators)
+        raise StartupRefused(
+            "validator_id",
+            f"{settings.validator_id!r} is not a validator in genesis {settings.genesis_path} "
+            f"(validators: {ids})",
+        )
+    if not settings.consensus.enabled:
+        return
+    for setting, path, want in (
+        ("consensus_key_path", settings.consensus_key_path, me.consensus_pubkey),
+        ("node_key_path", settings.node_key_path, me.node_pubkey),
+    ):
+        try:
+            have = bytes(load_signing_key(path).verify_key)
+        except KeyFileError as exc:
+            raise StartupRefused(setting, str(exc)) from None
+        if have != want:
+            raise StartupRefused(
+                setting,
+                f"the key in {path} (public key {have.hex()[:16]}...) is not validator "
+                f"{me.id!r}'s key in genesis {settings.genesis_path} ({want.hex()[:16]}...)",
+            )
+
+
+async def check_kafka(settings: Settings) -> list[str]:
+    """Rule 2; returns the topics it created."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    from cybermesh.kafka import check
+    from cybermesh.kafka.client import KafkaSettingsError, client_options
+    from cybermesh.kafka.topics import ensure_topics, validator_topics
+
+    k = settings.kafka
+    try:
+        await check.probe(k)
+        admin = AIOKafkaAdminClient(**client_options(k), request_timeout_ms=k.connect_timeout_ms)
+        try:
+            await admin.start()
+            return await ensure_topics(
+                admin, validator_topics(k, settings.ingest.topic_prefix),
+                timeout_s=k.connect_timeout_ms / 1000,
+            )
+        finally:
+            await admin.close()
+    except KafkaSettingsError as exc:
+        raise StartupRefused(exc.setting, str(exc).split(": ", 1)[1]) from None
+
+
+def should_migrate(settings: Settings) -> bool:
+    """Rule 3's migrate decision."""
+    if settings.db.migrate_on_start is not None:
+        return settings.db.migrate_on_start
+    return settings.db_url.startswith("sqlite")
+
+
+def check_db(settings: Settings) -> None:
+    """Rule 3."""
+    if not (settings.consensus.enabled and settings.consensus.project):
+        return
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from cybermesh.storage import migrate
+    from cybermesh.storage.engine import redacted
+
+    url = settings.db_url
+    try:
+        if should_migrate(settings):
+            if url.startswith("sqlite:///"):
+                Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+            migrate.upgrade(url, options=settings.db)
+            return
+        have = migrate.current(url, options=settings.db)
+    except (SQLAlchemyError, OSError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise StartupRefused("db_url", f"cannot use the database {redacted(url)}: {reason}") from None
+    head = migrate.head()
+    if have != head:
+        raise StartupRefused(
+            "db_url",
+            f"the database {redacted(url)} is at migration {have or '(none)'}, this version "
+            f"needs {head}: run `cybermesh db upgrade` first (or set db.migrate_on_start = true)",
+        )
+
+
+def check(settings: Settings, genesis: Genesis) -> None:
+    """Rules 1-3 (blocking; call before the Faust app starts)."""
+    check_genesis(settings, genesis)
+    loop = asyncio.new_event_loop()
+    try:
+        created = loop.run_until_complete(check_kafka(settings))
+    finally:
+        loop.close()
+    if created:
+        log.info("created Kafka topics: %s", ", ".join(created))
+    check_db(settings)
