@@ -3,8 +3,9 @@ failing later with a stack trace (issue 9, docs/DEPLOY.md §Start-up checks).
 
 `check(settings, genesis)` runs, in this order, and raises `StartupRefused(setting, detail)` on
 the first failure:
-1. Genesis identity: `validator_id` is a validator of the genesis; with consensus enabled, the
-   public keys of `consensus_key_path` and `node_key_path` are the ones genesis lists for it.
+1. Genesis identity (consensus enabled; an ingest-only worker is no validator):
+   `validator_id` is a validator of the genesis, and the public keys of `consensus_key_path`
+   and `node_key_path` are the ones genesis lists for it.
 2. Kafka: a bootstrap broker accepts a connection with the security settings (TLS handshake,
    SASL login; cybermesh.kafka.check), then every topic of `validator_topics` exists or is
    created (cybermesh.kafka.topics; a missing topic that cannot be created refuses start-up).
@@ -40,6 +41,8 @@ def check_genesis(settings: Settings, genesis: Genesis) -> None:
     """Rule 1."""
     from cybermesh.keys import KeyFileError, load_signing_key
 
+    if not settings.consensus.enabled:
+        return
     me = genesis.validator(settings.validator_id)
     if me is None:
         ids = ", ".join(v.id for v in genesis.validators)
@@ -48,8 +51,6 @@ def check_genesis(settings: Settings, genesis: Genesis) -> None:
             f"{settings.validator_id!r} is not a validator in genesis {settings.genesis_path} "
             f"(validators: {ids})",
         )
-    if not settings.consensus.enabled:
-        return
     for setting, path, want in (
         ("consensus_key_path", settings.consensus_key_path, me.consensus_pubkey),
         ("node_key_path", settings.node_key_path, me.node_pubkey),
