@@ -22,6 +22,7 @@ def run_test_command(*args: str, summary: Path) -> subprocess.CompletedProcess[s
         "CYBERMESH_SKIP_CHECKS": "1",
         "CYBERMESH_KAFKA_BOOTSTRAP": "127.0.0.1:1",
         "CYBERMESH_PG_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none",
+        "CYBERMESH_KAFKA_SECURE_DIR": "/nonexistent/kafka-secure",
         "CYBERMESH_TEST_SUMMARY": str(summary),
         "CYBERMESH_TEST_RESULTS": str(summary.parent / "results"),
     }
