@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import os
 import subprocess
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[3]
 SCRIPT = ROOT / "scripts" / "kafka"
@@ -85,3 +88,18 @@ def secure_kafka() -> Iterator[SecureBroker]:
     finally:
         if not was_running and os.environ.get("CYBERMESH_KEEP_SERVICES") != "1":
             _run("stop")
+
+
+@pytest.fixture
+def fresh_db(pg_url: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database on the test server (dropped afterwards)."""
+    name = "deploy_" + uuid.uuid4().hex[:12]
+    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'create database "{name}"'))
+    try:
+        yield make_url(pg_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'drop database "{name}" with (force)'))
+        admin.dispose()

@@ -144,21 +144,6 @@ def test_genesis_without_own_key_refuses(
     assert refused(capsys).startswith("validator_id: 'v9' is not a validator in genesis ")
 
 
-@pytest.fixture
-def fresh_db(pg_url: str) -> Iterator[str]:
-    """A new, empty PostgreSQL database on the test server (dropped afterwards)."""
-    name = "deploy_" + uuid.uuid4().hex[:12]
-    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'create database "{name}"'))
-    try:
-        yield make_url(pg_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'drop database "{name}" with (force)'))
-        admin.dispose()
-
-
 @pytest.mark.kafka
 @pytest.mark.postgres
 def test_database_on_an_older_migration_refuses(
