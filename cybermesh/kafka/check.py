@@ -73,25 +73,30 @@ def explain(host: str, exc: BaseException, k: KafkaSettings) -> KafkaSettingsErr
                 f"the broker at {host} refused the SASL {k.sasl_mechanism} login of user "
                 f"{k.sasl_username!r} (wrong password, or no such user for this mechanism)",
             )
-    for e in chain:
-        if isinstance(e, ConnectionRefusedError):
-            return KafkaSettingsError("kafka.bootstrap", f"no Kafka broker answers at {host} (connection refused)")
-        if isinstance(e, TimeoutError | asyncio.TimeoutError):
-            return KafkaSettingsError(
-                "kafka.bootstrap",
-                f"no answer from {host} within {k.connect_timeout_ms} ms (unreachable, or a "
-                f"{k.security_protocol} client talking to a listener of another kind: "
-                "check kafka.security_protocol)",
-            )
-        if isinstance(e, ConnectionError | errors.KafkaConnectionError):
-            return KafkaSettingsError(
-                "kafka.security_protocol",
-                f"the broker at {host} accepted the connection and then closed it "
-                f"({type(e).__name__}); is {host} a {k.security_protocol} listener? "
-                "(check kafka.bootstrap too)",
-            )
-        if isinstance(e, OSError):
-            return KafkaSettingsError("kafka.bootstrap", f"cannot reach {host}: {e.strerror or e}")
+    def find(kind: type[BaseException] | tuple[type[BaseException], ...]) -> BaseException | None:
+        return next((e for e in chain if isinstance(e, kind)), None)
+
+    # most specific first: aiokafka wraps the OS error in a KafkaConnectionError
+    if find(ConnectionRefusedError) is not None:
+        return KafkaSettingsError("kafka.bootstrap", f"no Kafka broker answers at {host} (connection refused)")
+    if find((TimeoutError, asyncio.TimeoutError)) is not None:
+        return KafkaSettingsError(
+            "kafka.bootstrap",
+            f"no answer from {host} within {k.connect_timeout_ms} ms (unreachable, or a "
+            f"{k.security_protocol} client talking to a listener of another kind: "
+            "check kafka.security_protocol)",
+        )
+    closed = find((ConnectionError, errors.KafkaConnectionError))
+    if closed is not None:
+        return KafkaSettingsError(
+            "kafka.security_protocol",
+            f"the broker at {host} accepted the connection and then closed it "
+            f"({type(closed).__name__}); is {host} a {k.security_protocol} listener? "
+            "(check kafka.bootstrap too)",
+        )
+    oserror = find(OSError)
+    if isinstance(oserror, OSError):
+        return KafkaSettingsError("kafka.bootstrap", f"cannot reach {host}: {oserror.strerror or oserror}")
     return KafkaSettingsError("kafka.bootstrap", f"cannot use the broker at {host}: {type(exc).__name__}: {exc}")
 
 
