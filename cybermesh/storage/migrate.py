@@ -5,11 +5,12 @@ revision it is at (None for an empty database). Both work through every backend 
 including `cockroachdb+psycopg://` pointed at PostgreSQL (no reflection is used).
 
 NOTE: `migrations/` lives at the repository root (DESIGN §2), next to the `cybermesh`
-package; a source checkout is needed to migrate.
+package; an installed package finds it through env CYBERMESH_MIGRATIONS_DIR.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from alembic import command
@@ -20,7 +21,12 @@ from alembic.script import ScriptDirectory
 from cybermesh.config import DbSettings
 from cybermesh.storage.engine import make_engine
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+MIGRATIONS_DIR = Path(
+    os.environ.get("CYBERMESH_MIGRATIONS_DIR")
+    or Path(__file__).resolve().parents[2] / "migrations"
+)
+"""The Alembic revisions; env CYBERMESH_MIGRATIONS_DIR for an installed (non-editable) package,
+e.g. the Docker image (/opt/cybermesh/migrations)."""
 
 
 def alembic_config(url: str, options: DbSettings | None = None) -> Config:
