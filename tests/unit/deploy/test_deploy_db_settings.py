@@ -103,3 +103,20 @@ def test_bad_db_settings_name_the_field(db: dict[str, Any], field: str) -> None:
 def test_sslcert_needs_sslkey(certs: dict[str, Path]) -> None:
     with pytest.raises(ConfigError, match=r"db\.sslcert and db\.sslkey go together"):
         load_settings(db={"sslcert": str(certs["client.root.crt"])})
+
+
+def test_production_example_loads(tmp_path: Path) -> None:
+    """docs/examples/production.toml is valid once the files it names exist."""
+    import tomllib
+
+    root = Path(__file__).resolve().parents[3]
+    text = (root / "docs/examples/production.toml").read_text().replace("/etc/cybermesh", str(tmp_path))
+    data = tomllib.loads(text)
+    for path in (data["kafka"]["ssl_cafile"], data["kafka"]["sasl_password_file"],
+                 data["db"]["sslrootcert"], data["db"]["sslcert"], data["db"]["sslkey"]):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text("x\n")
+    settings = load_settings(**data)
+    assert settings.kafka.security_protocol == "SASL_SSL" and settings.kafka.min_insync_replicas == 2
+    assert settings.db.sslmode == "verify-full"
+    assert settings.db_url.startswith("cockroachdb+psycopg://")
