@@ -8,7 +8,8 @@ the first failure:
    and `node_key_path` are the ones genesis lists for it.
 2. Kafka: a bootstrap broker accepts a connection with the security settings (TLS handshake,
    SASL login; cybermesh.kafka.check), then every topic of `validator_topics` exists or is
-   created (cybermesh.kafka.topics; a missing topic that cannot be created refuses start-up).
+   created (cybermesh.kafka.topics; a missing topic that cannot be created refuses start-up);
+   an existing ledger topic with a finite retention is logged as a warning (replay needs it all).
 3. Database (consensus enabled and `consensus.project`): the projection database answers and
    is at the newest migration, or is migrated when `db.migrate_on_start` allows it
    (None: SQLite files yes, server databases no).
@@ -73,7 +74,8 @@ async def check_kafka(settings: Settings) -> list[str]:
 
     from cybermesh.kafka import check
     from cybermesh.kafka.client import KafkaSettingsError, client_options
-    from cybermesh.kafka.topics import ensure_topics, validator_topics
+    from cybermesh.kafka.topics import ensure_topics, ledger_retention_problem, validator_topics
+    from cybermesh.wire.topics import LEDGER_BLOCKS
 
     k = settings.kafka
     try:
@@ -81,10 +83,14 @@ async def check_kafka(settings: Settings) -> list[str]:
         admin = AIOKafkaAdminClient(**client_options(k), request_timeout_ms=k.connect_timeout_ms)
         try:
             await admin.start()
-            return await ensure_topics(
+            created = await ensure_topics(
                 admin, validator_topics(k, settings.ingest.topic_prefix),
                 timeout_s=k.connect_timeout_ms / 1000,
             )
+            problem = await ledger_retention_problem(admin, settings.ingest.topic_prefix + LEDGER_BLOCKS)
+            if problem:
+                log.warning("%s", problem)
+            return created
         finally:
             await admin.close()
     except KafkaSettingsError as exc:

@@ -15,6 +15,8 @@ Rules (names carry `ingest.topic_prefix`; replication is `kafka.replication_fact
    `retention.ms = kafka.control_retention_ms` (derived data: replay re-emits it).
 5. `ensure_topics` creates what is missing (an existing topic is never altered) and raises
    `KafkaSettingsError` naming the setting when a missing topic cannot be created.
+6. `ledger_retention_problem` reads an existing ledger topic's configs and says what breaks
+   replay (a finite `retention.ms` or `retention.bytes`); the start-up check logs it.
 """
 
 from __future__ import annotations
@@ -115,3 +117,19 @@ async def ensure_topics(admin: Any, specs: list[TopicSpec], *, timeout_s: float 
                     break
                 await asyncio.sleep(0.1)
     return sorted(created)
+
+
+async def ledger_retention_problem(admin: Any, name: str) -> str | None:
+    """Rule 6: None when `name` keeps every record (retention.ms and retention.bytes -1)."""
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+    [response] = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, name)])
+    entries = {e[0]: e[1] for e in response.resources[0][4]}
+    bad = [f"{k}={entries[k]}" for k in ("retention.ms", "retention.bytes")
+           if entries.get(k) not in (None, "-1")]
+    if not bad:
+        return None
+    return (
+        f"ledger topic {name!r} has {', '.join(bad)}: blocks older than that are deleted and "
+        "cannot be replayed; set retention.ms=-1 and retention.bytes=-1 (docs/DEPLOY.md §2)"
+    )

@@ -183,3 +183,31 @@ def test_migrate_on_start_migrates_an_empty_database(
     settings = load_settings()
     check(settings, app_module.load_genesis(settings.genesis_path))
     assert migrate.current(fresh_db) == migrate.head()
+
+
+@pytest.mark.kafka
+async def test_ledger_topic_with_finite_retention_is_reported(
+    kafka_bootstrap: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    from cybermesh.config import load_settings
+    from cybermesh.startup import check_kafka
+
+    prefix = "ret" + uuid.uuid4().hex[:10] + "-"
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(prefix + "ledger.blocks.v1", 1, 1,
+                                            topic_configs={"retention.ms": "86400000"})])
+    finally:
+        await admin.close()
+    settings = load_settings(kafka={"bootstrap": kafka_bootstrap}, ingest={"topic_prefix": prefix})
+    created = await check_kafka(settings)
+    assert prefix + "ledger.blocks.v1" not in created and len(created) == 10
+    assert (f"ledger topic '{prefix}ledger.blocks.v1' has retention.ms=86400000: blocks older "
+            "than that are deleted") in caplog.text
+    caplog.clear()
+    fresh = load_settings(kafka={"bootstrap": kafka_bootstrap}, ingest={"topic_prefix": prefix + "x-"})
+    assert len(await check_kafka(fresh)) == 11
+    assert "ledger topic" not in caplog.text
