@@ -162,13 +162,18 @@ def checked_start() -> faust.App:
     import logging
     import sys
 
+    from cybermesh.config import ConfigError
+    from cybermesh.genesis import GenesisError
     from cybermesh.startup import StartupRefused, check
 
-    settings = load_settings()
-    genesis = load_genesis(settings.genesis_path)
     try:
+        settings = load_settings()
+        try:
+            genesis = load_genesis(settings.genesis_path)
+        except GenesisError as exc:
+            raise StartupRefused("genesis_path", str(exc)) from None
         check(settings, genesis)
-    except StartupRefused as exc:
+    except (StartupRefused, ConfigError) as exc:
         logging.getLogger("cybermesh").critical("refusing to start: %s", exc)
         print(f"cybermesh: refusing to start: {exc}", file=sys.stderr, flush=True)
         raise SystemExit(78) from None

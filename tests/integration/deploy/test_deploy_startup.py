@@ -211,3 +211,15 @@ async def test_ledger_topic_with_finite_retention_is_reported(
     fresh = load_settings(kafka={"bootstrap": kafka_bootstrap}, ingest={"topic_prefix": prefix + "x-"})
     assert len(await check_kafka(fresh)) == 11
     assert "ledger topic" not in caplog.text
+
+
+def test_bad_settings_and_genesis_refuse(
+    node: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("CYBERMESH_KAFKA__SECURITY_PROTOCOL", "SASL_SSL")
+    msg = refused(capsys)
+    assert msg.startswith("invalid configuration:") and "kafka.sasl_username is required" in msg
+    monkeypatch.delenv("CYBERMESH_KAFKA__SECURITY_PROTOCOL")
+    monkeypatch.setenv("CYBERMESH_GENESIS_PATH", str(tmp_path / "missing.json"))
+    assert refused(capsys).startswith(f"genesis_path: {tmp_path / 'missing.json'}: cannot read genesis file")
