@@ -85,6 +85,13 @@ class ObservedReplica:
     def on_timer(self, round_: int, now_ms: int) -> Any:
         return self._observe(self.replica.on_timer(round_, now_ms))
 
+    @property
+    def wants_tick(self) -> bool:
+        return bool(self.replica.wants_tick)
+
+    def tick(self, now_ms: int) -> Any:
+        return self._observe(self.replica.tick(now_ms))
+
 
 class Validator(mode.Service):
     def __init__(self, settings: Settings, genesis: Genesis, mempool: MempoolStore,
@@ -147,7 +154,8 @@ class Validator(mode.Service):
         replica = Replica(g, me.id, load_signing_key(s.consensus_key_path),
                           FileSafetyStorage(data / c.safety_file), payload=payload,
                           pacemaker=PacemakerConfig(c.base_timeout_ms, c.max_timeout_ms),
-                          ledger=recent, sync_batch=c.sync_batch, keep_committed=c.keep_committed)
+                          ledger=recent, sync_batch=c.sync_batch, keep_committed=c.keep_committed,
+                          empty_block_delay_ms=c.empty_block_delay_ms)
         payload.blocks = replica.block
         self.replica = replica
         self.metrics.round.set_function(lambda: replica.round)
