@@ -98,6 +98,9 @@ class ConsensusSettings(BaseModel):
     """Run consensus, execution and the commit path in the worker (False: ingest only)."""
     project: bool = True
     """Project committed blocks into the SQL database at `db_url` (migrated at start)."""
+    catch_up: bool = True
+    """At start, replay ledger.blocks.v1 above this validator's height before joining
+    consensus (peers serve only their last keep_committed blocks; docs/NODE.md)."""
 
     @model_validator(mode="after")
     def _pacing_below_timeout(self) -> ConsensusSettings:

@@ -146,6 +146,11 @@ class Validator(mode.Service):
                                        remove_txs=self._remove, metrics=self.metrics, audit=audit,
                                        validator_id=s.validator_id)
         recovered = self.pipeline.recover()
+        if s.consensus.catch_up:
+            from cybermesh.node.catchup import catch_up
+            from cybermesh.wire.topics import LEDGER_BLOCKS
+
+            await catch_up(self.pipeline, g, s.kafka.bootstrap, s.ingest.topic_prefix + LEDGER_BLOCKS)
         recent = self.ledger.recent(s.consensus.keep_committed)
         log.info("validator %s: state height %d, ledger %d (%d recovered)", s.validator_id,
                  machine.height, self.ledger.top, recovered)

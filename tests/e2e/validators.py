@@ -54,11 +54,12 @@ PRODUCERS = {"det-0": (topics.ANOMALIES, "detector"), "ana-0": (topics.EVIDENCE,
 
 class Network:
     def __init__(self, base: Path, bootstrap: str, n: int = 4, *, round_ms: int = 1000,
-                 pg_url: str | None = None) -> None:
+                 pg_url: str | None = None, env: dict[str, str] | None = None) -> None:
         """Projections: one SQLite file per validator, or (pg_url) one PostgreSQL database per
         validator on that server, created here and dropped by `drop_databases`."""
         self.base = base
         self.pg_url = pg_url
+        self.extra_env = dict(env or {})
         self.bootstrap = bootstrap
         self.n = n
         self.tag = "e2e" + uuid.uuid4().hex[:8]
@@ -139,6 +140,7 @@ class Network:
             "CYBERMESH_CONSENSUS__BASE_TIMEOUT_MS": str(self.round_ms),
             "CYBERMESH_CONSENSUS__MAX_TIMEOUT_MS": str(4 * self.round_ms),
         })
+        env.update(self.extra_env)
         return env
 
     def start(self, v: str) -> None:
