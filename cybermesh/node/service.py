@@ -95,11 +95,13 @@ class ObservedReplica:
 
 class Validator(mode.Service):
     def __init__(self, settings: Settings, genesis: Genesis, mempool: MempoolStore,
-                 registry: CollectorRegistry, **kwargs: Any) -> None:
+                 registry: CollectorRegistry, *, ingest: Any = None, **kwargs: Any) -> None:
         self.settings = settings
         self.genesis = genesis
         self.mempool = mempool
         self.registry = registry
+        self.ingest = ingest
+        """cybermesh.agents.ingest.Ingest of this worker (told what is committed), or None."""
         self.metrics = NodeMetrics(registry)
         self.store: StateStore | None = None
         self.ledger: LedgerStore | None = None
@@ -141,6 +143,12 @@ class Validator(mode.Service):
         if self.store.tree.latest is None:
             machine.start()
         payload = NodePayload(machine, self._candidates, verified=_InMempool(self.mempool))
+        payload.on_committed_candidates = self._remove
+        if self.ingest is not None:
+            from cybermesh.state.records import tx_key
+
+            view = machine.view
+            self.ingest.committed = lambda tx_hash: view.get(tx_key(tx_hash)) is not None
         audit = audit_logger(data / s.ingest.audit_file if s.ingest.audit_file else None, s.validator_id)
         self.pipeline = CommitPipeline(payload, self.ledger, after_commit=self.store.after_commit,
                                        remove_txs=self._remove, metrics=self.metrics, audit=audit,
