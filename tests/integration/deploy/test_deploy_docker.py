@@ -187,3 +187,25 @@ def test_install_script_usage() -> None:
     done = subprocess.run([str(ROOT / "scripts/install"), "--bogus"], capture_output=True,
                           text=True, timeout=30, check=False)
     assert done.returncode == 2 and "Usage: scripts/install" in done.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+@pytest.mark.skipif(os.environ.get("CYBERMESH_SLOW") != "1", reason="set CYBERMESH_SLOW=1 (a full pip install)")
+def test_image_install_step(tmp_path: Path) -> None:
+    """The Dockerfile's install step outside Docker: `scripts/install --venv DIR` (no dev tools,
+    not editable), then the installed package migrates a database from outside the checkout
+    with CYBERMESH_MIGRATIONS_DIR, as in the image."""
+    venv = tmp_path / "venv"
+    subprocess.run([str(ROOT / "scripts/install"), "--venv", str(venv)], check=True, timeout=880,
+                   capture_output=True)
+    assert not (venv / "bin" / "pytest").exists()
+    env = {"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "HOME": str(tmp_path),
+           "CYBERMESH_MIGRATIONS_DIR": str(ROOT / "migrations")}
+    db = f"sqlite:///{tmp_path / 'p.db'}"
+    done = subprocess.run([str(venv / "bin" / "cybermesh"), "db", "upgrade", "--url", db], env=env,
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0 and done.stdout.strip().endswith(f"at revision {migrate.head()}"), done.stderr
+    where = subprocess.run([str(venv / "bin" / "python"), "-c", "import cybermesh.app, cybermesh; print(cybermesh.__file__)"],
+                           env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=True)
+    assert where.stdout.startswith(str(venv))
