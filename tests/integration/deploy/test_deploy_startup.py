@@ -32,6 +32,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from cybermesh import app as app_module
+from cybermesh.config import Settings
 from cybermesh.storage import migrate
 from tests.admission_kit import make_genesis
 
@@ -74,10 +75,11 @@ def node(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, 
         "CYBERMESH_DB_URL": f"sqlite:///{tmp_path / 'projection.db'}",
         "CYBERMESH_KAFKA__CONNECT_TIMEOUT_MS": "5000",
     }
-    for k in [k for k in os.environ if k.startswith("CYBERMESH_") and k != "CYBERMESH_PG_URL"]:
-        if not k.startswith(("CYBERMESH_KAFKA_BOOTSTRAP", "CYBERMESH_KAFKA_SECURE")):
-            monkeypatch.delenv(k, raising=False)
-    monkeypatch.delenv("CYBERMESH_CONFIG", raising=False)
+    # settings from the outer environment must not leak in (service addresses for the fixtures,
+    # e.g. CYBERMESH_KAFKA_BOOTSTRAP, are not settings and stay)
+    fields = {f"CYBERMESH_{name.upper()}" for name in Settings.model_fields} | {"CYBERMESH_CONFIG"}
+    for k in [k for k in os.environ if k in fields or (k.startswith("CYBERMESH_") and "__" in k)]:
+        monkeypatch.delenv(k)
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     yield env
