@@ -20,6 +20,9 @@ import ssl
 from cybermesh.config import KafkaSettings
 from cybermesh.kafka.client import KafkaSettingsError, bootstrap_servers, client_options
 
+HOST_MISMATCH = (62, 64)
+"""OpenSSL's X509_V_ERR_HOSTNAME_MISMATCH and X509_V_ERR_IP_ADDRESS_MISMATCH."""
+
 
 def _chain(exc: BaseException) -> list[BaseException]:
     out: list[BaseException] = []
@@ -37,19 +40,20 @@ def explain(host: str, exc: BaseException, k: KafkaSettings) -> KafkaSettingsErr
     chain = _chain(exc)
     for e in chain:
         if isinstance(e, ssl.SSLCertVerificationError):
-            if "hostname" in str(e).lower() or "ip address mismatch" in str(e).lower():
+            code, why = getattr(e, "verify_code", None), getattr(e, "verify_message", None) or str(e)
+            if code in HOST_MISMATCH or "mismatch" in why.lower():
                 return KafkaSettingsError(
                     "kafka.ssl_check_hostname",
                     f"the certificate of the broker at {host} does not name that host "
-                    f"({e.verify_message}); use the name in its certificate in kafka.bootstrap",
+                    f"({why}); use the name in its certificate in kafka.bootstrap",
                 )
             return KafkaSettingsError(
                 "kafka.ssl_cafile",
                 f"the certificate of the broker at {host} is not trusted by "
-                f"{k.ssl_cafile or 'the system CA store'} ({e.verify_message})",
+                f"{k.ssl_cafile or 'the system CA store'} ({why})",
             )
         if isinstance(e, ssl.SSLError):
-            reason = (e.reason or str(e)).lower()
+            reason = str(getattr(e, "reason", None) or e).lower()
             if "certificate" in reason and ("unknown" in reason or "required" in reason or "bad" in reason):
                 return KafkaSettingsError(
                     "kafka.ssl_certfile",

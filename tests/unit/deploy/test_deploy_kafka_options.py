@@ -152,3 +152,12 @@ def test_explain_names_the_setting(ca: Path, tmp_path: Path) -> None:
     assert str(explain("k1:9093", cert, k)) == (
         f"kafka.ssl_cafile: the certificate of the broker at k1:9093 is not trusted by {ca} "
         "(unable to get local issuer certificate)")
+
+    mismatch = ssl.SSLCertVerificationError(1, "certificate verify failed")
+    mismatch.verify_code = 62
+    mismatch.verify_message = "Hostname mismatch, certificate is not valid for 'k1'."
+    assert str(explain("k1:9093", mismatch, k)).startswith(
+        "kafka.ssl_check_hostname: the certificate of the broker at k1:9093 does not name that host")
+    plain = ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number")
+    plain.reason = "WRONG_VERSION_NUMBER"
+    assert str(explain("k1:9093", plain, k)).startswith("kafka.security_protocol: TLS handshake with k1:9093 failed")
