@@ -71,6 +71,7 @@ def check_genesis(settings: Settings, genesis: Genesis) -> None:
 async def check_kafka(settings: Settings) -> list[str]:
     """Rule 2; returns the topics it created."""
     from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.errors import KafkaError
 
     from cybermesh.kafka import check
     from cybermesh.kafka.client import KafkaSettingsError, client_options
@@ -85,7 +86,7 @@ async def check_kafka(settings: Settings) -> list[str]:
             await admin.start()
             created = await ensure_topics(
                 admin, validator_topics(k, settings.ingest.topic_prefix),
-                timeout_s=k.connect_timeout_ms / 1000,
+                timeout_s=max(30.0, k.connect_timeout_ms / 1000),
             )
             problem = await ledger_retention_problem(admin, settings.ingest.topic_prefix + LEDGER_BLOCKS)
             if problem:
@@ -95,6 +96,11 @@ async def check_kafka(settings: Settings) -> list[str]:
             await admin.close()
     except KafkaSettingsError as exc:
         raise StartupRefused(exc.setting, str(exc).split(": ", 1)[1]) from None
+    except (KafkaError, OSError, TimeoutError) as exc:  # after a successful probe: the cluster
+        raise StartupRefused(
+            "kafka.bootstrap",
+            f"the cluster at {k.bootstrap} failed the topic check: {type(exc).__name__}: {exc}",
+        ) from None
 
 
 def should_migrate(settings: Settings) -> bool:

@@ -14,7 +14,9 @@ Rules (names carry `ingest.topic_prefix`; replication is `kafka.replication_fact
 4. control.*.v1: one partition each, `cleanup.policy=delete`,
    `retention.ms = kafka.control_retention_ms` (derived data: replay re-emits it).
 5. `ensure_topics` creates what is missing (an existing topic is never altered) and raises
-   `KafkaSettingsError` naming the setting when a missing topic cannot be created.
+   `KafkaSettingsError` naming the setting when a missing topic cannot be created. It then
+   waits up to `timeout_s` for partition leaders; topics still without one are logged, not
+   fatal (clients retry on metadata errors).
 6. `ledger_retention_problem` reads an existing ledger topic's configs and says what breaks
    replay (a finite `retention.ms` or `retention.bytes`); the start-up check logs it.
 """
@@ -22,12 +24,15 @@ Rules (names carry `ingest.topic_prefix`; replication is `kafka.replication_fact
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 from cybermesh.config import KafkaSettings
 from cybermesh.kafka.client import KafkaSettingsError
 from cybermesh.wire import topics
+
+log = logging.getLogger(__name__)
 
 LEDGER_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 TOPIC_ALREADY_EXISTS = 36
@@ -108,14 +113,22 @@ async def ensure_topics(admin: Any, specs: list[TopicSpec], *, timeout_s: float 
                     f"topic {name!r} is missing and could not be created: Kafka error {code}"
                     + (f" ({message})" if message else ""),
                 )
-    async with asyncio.timeout(timeout_s):
-        for spec in missing:
-            while True:
+    waiting = list(missing)
+    try:
+        async with asyncio.timeout(timeout_s):
+            while waiting:
+                spec = waiting[0]
                 [desc] = await admin.describe_topics([spec.name])
                 parts = desc.get("partitions", [])
                 if len(parts) >= spec.partitions and all(p.get("leader", -1) >= 0 for p in parts):
-                    break
-                await asyncio.sleep(0.1)
+                    waiting.pop(0)
+                else:
+                    await asyncio.sleep(0.1)
+    except TimeoutError:
+        # created (or being created by another validator) but not led yet: the clients retry
+        # on metadata errors, so this is not a reason to refuse start-up
+        log.warning("topics without a partition leader after %.0f s: %s", timeout_s,
+                    ", ".join(s.name for s in waiting))
     return sorted(created)
 
 
