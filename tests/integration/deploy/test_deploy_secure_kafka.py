@@ -156,3 +156,14 @@ def test_no_event_loop_left_behind() -> None:
     """The start-up checks run on a loop of their own (Faust makes its own later)."""
     with pytest.raises(RuntimeError):
         asyncio.get_running_loop()
+
+
+async def test_protocol_mix_ups_name_security_protocol(secure_kafka: SecureBroker) -> None:
+    """A TLS-only client on the SASL_SSL listener, and a plaintext client on the TLS listener."""
+    ssl_on_sasl = {"bootstrap": secure_kafka.sasl_bootstrap, "security_protocol": "SSL",
+                   "ssl_cafile": secure_kafka.ca, "connect_timeout_ms": 5000}
+    with pytest.raises(StartupRefused, match=r"^kafka\.security_protocol: the broker at 127\.0\.0\.1:\d+ accepted"):
+        await check_kafka(load_settings(kafka=ssl_on_sasl))
+    plain_on_tls = {"bootstrap": secure_kafka.ssl_bootstrap, "connect_timeout_ms": 5000}
+    with pytest.raises(StartupRefused, match=r"^kafka\.security_protocol: .* a PLAINTEXT listener\?"):
+        await check_kafka(load_settings(kafka=plain_on_tls))
