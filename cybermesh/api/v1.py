@@ -1,9 +1,9 @@
 """The read-only API `/api/v1` on the validator's Faust web server (aiohttp glue; docs/API.md).
 
 `register_api(app, node)` adds one aiohttp route per `routes.ROUTES` entry under `/api/v1`
-(plain aiohttp handlers on `app.web.web_app`, so an aiohttp middleware sees them) and a
-catch-all that answers unknown `/api/v1/...` paths with a JSON 404 (405 for a known path
-with another method).
+(plain aiohttp handlers on `app.web.web_app`, so an aiohttp middleware sees them) and the
+middleware `api_errors`, which turns the router's own 404 / 405 for a path under `/api/v1/`
+into the JSON error shape (routes added later, e.g. by the web view, are not shadowed).
 
 Rules:
 1. Answers come from this validator's RocksDB stores (ledger of committed blocks with their
@@ -51,7 +51,7 @@ from cybermesh.api.params import (
     parse_text_id,
 )
 from cybermesh.api.reader import ProjectionReader
-from cybermesh.api.routes import CATCH_ALL, ROUTES, match
+from cybermesh.api.routes import PREFIX, ROUTES
 from cybermesh.block.hashing import block_hash
 from cybermesh.mempool.pool import Limits
 from cybermesh.node.outputs import decode_outputs
@@ -530,16 +530,25 @@ class Api:
         return {"total": sum(by_topic.values()), "by_topic": by_topic, "by_reason": dict(sorted(by_reason.items())),
                 "items": items}  # fmt: skip
 
-    # ------------------------------------------------------------------ catch-all
-    async def unknown(self, request: web.Request) -> web.Response:
-        if request.method != "GET" and match("GET", request.path) is not None:
-            resp = _error(405, "method_not_allowed", f"{request.method} not allowed: the API is read-only (GET)")
-            resp.headers["Allow"] = "GET, HEAD"
-            return resp
-        return _error(404, "not_found", f"no API route {request.path[:200]!r}")
-
 
 API_KEY: Final = web.AppKey("cybermesh_api", Api)
+
+
+@web.middleware
+async def api_errors(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    """The router's 404 (no route) and 405 (another method) under /api/v1/ as JSON errors."""
+    try:
+        return await handler(request)
+    except web.HTTPMethodNotAllowed as exc:
+        if not request.path.startswith(PREFIX + "/"):
+            raise
+        resp = _error(405, "method_not_allowed", f"{request.method} not allowed: the API is read-only (GET)")
+        resp.headers["Allow"] = ", ".join(sorted(exc.allowed_methods))
+        return resp
+    except web.HTTPNotFound:
+        if not request.path.startswith(PREFIX + "/"):
+            raise
+        return _error(404, "not_found", f"no API route {request.path[:200]!r}")
 
 
 CACHING: Final[dict[str, tuple[str, bool]]] = {
@@ -583,6 +592,6 @@ def register_api(app: Any, node: Any, *, cache_bytes: int = 16 << 20) -> Api:
             handler = (wrap(getattr(api, route.name), cache, getattr(api, how[0]), only_ok=how[1])
                        if how is not None else wrap(getattr(api, route.name)))  # fmt: skip
             router.add_get(route.path, handler, name=route.name)
-    router.add_route("*", CATCH_ALL, api.unknown)
+    web_app.middlewares.append(api_errors)
     web_app[API_KEY] = api
     return api
