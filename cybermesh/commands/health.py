@@ -3,8 +3,8 @@
   cybermesh health [--url URL] [--path PATH] [--timeout S]
 
 The Docker image's HEALTHCHECK. Default URL: http://127.0.0.1:<settings web_port><PATH>, PATH
-from --path, else env CYBERMESH_HEALTH_PATH, else /metrics (served by every worker; switch to
-/api/v1/health once the API's health view is in the release you run).
+from --path, else env CYBERMESH_HEALTH_PATH, else /api/v1/health (the API's liveness view;
+/metrics works too).
 Exit codes: 0 healthy; 1 no answer or another status (the reason on stderr).
 """
 
@@ -26,7 +26,7 @@ def register(sub: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--url", help="full URL to GET (default: from settings web_port and --path)")
-    p.add_argument("--path", help="path on the worker's web server (default: $CYBERMESH_HEALTH_PATH or /metrics)")
+    p.add_argument("--path", help="path on the worker's web server (default: $CYBERMESH_HEALTH_PATH or /api/v1/health)")
     p.add_argument("--timeout", type=float, default=3.0, help="seconds (default 3)")
     p.set_defaults(func=run)
 
@@ -36,7 +36,7 @@ def target(args: argparse.Namespace) -> str:
         return str(args.url)
     from cybermesh.config import load_settings
 
-    path = args.path or os.environ.get("CYBERMESH_HEALTH_PATH") or "/metrics"
+    path = args.path or os.environ.get("CYBERMESH_HEALTH_PATH") or "/api/v1/health"
     return f"http://127.0.0.1:{load_settings().web_port}{path}"
 
 

@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from cybermesh.cli import main as cli_main
 from cybermesh.config import load_settings
 from cybermesh.kafka.client import producer_options
 from cybermesh.startup import StartupRefused, check_kafka
@@ -77,6 +78,8 @@ async def test_ingest_over_sasl_ssl(secure_kafka: SecureBroker, tmp_path: Path) 
         state = await w.wait_count(20, timeout_s=60)
         assert state["count"] == 20, (state, w.tail())
         assert f'cybermesh_admitted_total{{topic="{A}"}} 20.0' in w.metrics()
+        # the image's HEALTHCHECK command against this real worker
+        assert cli_main(["health", "--url", f"http://127.0.0.1:{w.port}/api/v1/health"]) == 0
     finally:
         w.stop()
     log = w.tail(200_000)

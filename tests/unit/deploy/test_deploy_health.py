@@ -13,7 +13,7 @@ from cybermesh.cli import main
 
 class Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
-        self.send_response(200 if self.path == "/metrics" else 503)
+        self.send_response(200 if self.path == "/api/v1/health" else 503)
         self.end_headers()
 
     def log_message(self, *args: object) -> None:
@@ -34,7 +34,7 @@ def test_health(server: int, monkeypatch: pytest.MonkeyPatch, capsys: pytest.Cap
     monkeypatch.setenv("CYBERMESH_WEB_PORT", str(server))
     monkeypatch.delenv("CYBERMESH_HEALTH_PATH", raising=False)
     assert main(["health"]) == 0
-    monkeypatch.setenv("CYBERMESH_HEALTH_PATH", "/api/v1/health")
+    monkeypatch.setenv("CYBERMESH_HEALTH_PATH", "/metrics")
     assert main(["health"]) == 1
-    assert f"http://127.0.0.1:{server}/api/v1/health: HTTP 503" in capsys.readouterr().err
+    assert f"http://127.0.0.1:{server}/metrics: HTTP 503" in capsys.readouterr().err
     assert main(["health", "--url", "http://127.0.0.1:1/"]) == 1
