@@ -461,7 +461,8 @@ def member_status(m: Member) -> dict[str, Any]:
     pid = read_pid(m)
     alive = worker_alive(m) is not None
     row: dict[str, Any] = {"id": m.id, "pid": pid if alive else None, "pid_file_pid": pid, "alive": alive, "web_port": m.web_port,
-                           "web": False, "ready": None, "mempool": None, "admitted": None, "committed_txs": None,
+                           "web": False, "ready": None, "mempool": None, "admitted": None, "already_committed": None,
+                           "committed_txs": None,
                            "height": None, "heights": {}, "log": m.log}  # fmt: skip
     if not alive:
         return row
@@ -476,6 +477,7 @@ def member_status(m: Member) -> dict[str, Any]:
         metrics = ""
     heights = heights_from_metrics(metrics)
     row["admitted"] = counter_sum(metrics, "cybermesh_admitted_total")
+    row["already_committed"] = counter_sum(metrics, "cybermesh_ingest_already_committed_total")
     row["committed_txs"] = counter_sum(metrics, "cybermesh_committed_txs_total")
     row["heights"] = heights
     if "cybermesh_height" in heights:  # the commit path's gauge: last committed height
