@@ -53,6 +53,7 @@ function report(section, err) {
     $("token-input").focus();
   } else if (err.status === 403) {
     state.forbidden.add(section);
+    clearSection(section);
   } else if (err.status === 429) {
     const wait = err.retryAfterS ?? 5;
     state.pausedUntil = Date.now() + wait * 1000;
@@ -61,6 +62,13 @@ function report(section, err) {
   } else if (err.status === 0) {
     setLive("down", "no answer");
   }
+}
+
+const SECTIONS = ["blocks", "validators", "mempool", "entities", "evidence", "dlq"];
+
+/** Remove what a section shows (its data may not outlive the token that could read it). */
+function clearSection(section) {
+  for (const id of [section, `${section}-summary`]) if ($(id)) fill(id);
 }
 
 function ok(section) {
@@ -256,6 +264,7 @@ function closeBlock() {
 }
 
 function route() {
+  if (takeTokenFromFragment()) onToken(null);
   const m = /^#block=(\d+)$/.exec(location.hash);
   if (m) openBlock(Number(m[1]));
 }
@@ -337,7 +346,9 @@ async function verifyShown() {
 // ---- token, polling ----------------------------------------------------------------------------
 
 function onToken(token) {
-  if (token) setToken(token);
+  if (token === null) {
+    // the token was already stored (from a #token= fragment)
+  } else if (token) setToken(token);
   else clearToken();
   $("token-input").value = "";
   state.signedOut = false;
@@ -345,6 +356,9 @@ function onToken(token) {
   state.pausedUntil = 0;
   banner("");
   for (const s of document.querySelectorAll(".status")) s.textContent = "";
+  for (const section of SECTIONS) clearSection(section);
+  closeBlock();
+  state.height = null;
   poll(true);
 }
 

@@ -40,7 +40,7 @@ async def test_page_and_assets_are_served_with_security_headers(client: TestClie
     assert page.headers["Referrer-Policy"] == "no-referrer"
     html = await page.text()
     refs = re.findall(r'(?:src|href)="(/ui/static/[^"]+)"', html)
-    assert sorted(refs) == ["/ui/static/app.js", "/ui/static/style.css"]
+    assert sorted(refs) == ["/ui/static/app.js", "/ui/static/icon.svg", "/ui/static/style.css"]
     for name in ("app.js", "api.js", "dom.js", "merkle.js", "sha256.js", "style.css"):
         r = await client.get(f"/ui/static/{name}")
         assert r.status == 200, name
