@@ -69,20 +69,31 @@ def load_assets() -> dict[str, tuple[bytes, str]]:
     return assets
 
 
+def respond(assets: dict[str, tuple[bytes, str]], path: str) -> tuple[int, bytes, dict[str, str]]:
+    """(status, body, headers) for a GET of `path` (rules 2 and 3 of the module docstring)."""
+    if path == UI_PATH:
+        name = "index.html"
+    elif path.startswith(STATIC_PATH) and path[len(STATIC_PATH) :] != "index.html":
+        name = path[len(STATIC_PATH) :]
+    else:
+        name = ""
+    if name not in assets:
+        return 404, b"not found\n", {**SECURITY_HEADERS, "Content-Type": "text/plain; charset=utf-8"}
+    body, ctype = assets[name]
+    return 200, body, {**SECURITY_HEADERS, "Content-Type": ctype}
+
+
 def register_web(app: faust.App) -> None:
     """Add GET /ui/, GET /ui (redirect) and GET /ui/static/{name} to the app's web server."""
     assets = load_assets()
 
-    def serve(view: Any, name: str) -> Any:
-        if name == "index.html" or name not in assets:
-            return view.text("not found\n", status=404, headers=dict(SECURITY_HEADERS))
-        body, ctype = assets[name]
-        return view.bytes(body, headers={**SECURITY_HEADERS, "Content-Type": ctype})
+    def serve(view: Any, path: str) -> Any:
+        status, body, headers = respond(assets, path)
+        return view.bytes(body, status=status, headers=headers)
 
     @app.page(UI_PATH, name="web_index")
     async def index(self: Any, request: Any) -> Any:
-        body, ctype = assets["index.html"]
-        return self.bytes(body, headers={**SECURITY_HEADERS, "Content-Type": ctype})
+        return serve(self, UI_PATH)
 
     @app.page("/ui", name="web_redirect")
     async def redirect(self: Any, request: Any) -> Any:
@@ -90,4 +101,4 @@ def register_web(app: faust.App) -> None:
 
     @app.page(STATIC_PATH + "{name}", name="web_static")
     async def static(self: Any, request: Any, name: str) -> Any:
-        return serve(self, name)
+        return serve(self, STATIC_PATH + name)

@@ -371,7 +371,8 @@ async function poll(force = false) {
     const slow = force || state.tick % SLOW_EVERY === 0;
     state.tick += 1;
     let changed = true;
-    await load("blocks", async () => { changed = await loadConsensus(); });
+    let consensusOk = false;
+    await load("blocks", async () => { changed = await loadConsensus(); consensusOk = true; });
     if (state.signedOut) return;
     if (changed || force) await load("blocks", loadBlocks);
     await load("mempool", loadMempool);
@@ -383,7 +384,8 @@ async function poll(force = false) {
     }
     if (Date.now() >= state.pausedUntil && !state.signedOut) {
       if ($("banner").dataset.kind === "warn") banner("");
-      setLive("live", `live · ${new Date().toLocaleTimeString()}`);
+      if (consensusOk) setLive("live", `live · ${new Date().toLocaleTimeString()}`);
+      else if ($("live").dataset.state !== "down") setLive("degraded", "not ready");
     }
   } finally {
     running = false;

@@ -1,35 +1,39 @@
-"""The web view in headless Chromium against a stand-in API (fake_api.py) on the worker's own
-web app, no broker: sign-in (401, login box, #token= fragment), per-section 403, 429 back-off,
-live tables, a block's detail with its certificate signers, the in-browser proof check (valid
+"""The web view in headless Chromium against a stand-in API (fake_api.py), no broker: sign-in
+(401, login box, #token= fragment), per-section 403, 429 back-off, live tables, a block's detail with its certificate signers, the in-browser proof check (valid
 inclusion and non-inclusion; invalid for a tampered proof and for a lying root), and that API
 data is rendered as text, never as markup. The live-localnet test is test_web_localnet.py."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from cybermesh.app import create_app
-from cybermesh.config import load_settings
-from tests.admission_kit import make_genesis
+from cybermesh.web import load_assets, respond
 from tests.e2e.web.browser import Browser, free_port
 from tests.e2e.web.fake_api import EVIL, FakeApi
 
 
 @pytest.fixture
-async def served(tmp_path: Path) -> AsyncIterator[tuple[str, FakeApi]]:
-    settings = load_settings(data_dir=tmp_path, validator_id="v0", ingest={"audit_file": ""},
-                             consensus={"enabled": False})  # fmt: skip
-    app = create_app(settings, make_genesis(), store="memory://")
-    app.finalize()
-    app.web.init_server()
+async def served() -> AsyncIterator[tuple[str, FakeApi]]:
+    """The page (cybermesh.web.respond, as the worker serves it) and the stand-in API on one
+    aiohttp app. (The worker's own routes are checked by tests/unit/web/test_web_routes.py and
+    test_web_localnet.py; its real /api/v1 would shadow the stand-in here.)"""
+    assets = load_assets()
+
+    async def page(request: web.Request) -> web.Response:
+        status, body, headers = respond(assets, request.path)
+        return web.Response(body=body, status=status, headers=headers)
+
+    app = web.Application()
+    app.router.add_get("/ui/", page)
+    app.router.add_get("/ui/static/{name}", page)
     api = FakeApi()
-    api.install(app.web.web_app.router)
-    server = TestServer(app.web.web_app, host="127.0.0.1", port=free_port(48000, 48400))
+    api.install(app.router)
+    server = TestServer(app, host="127.0.0.1", port=free_port(48000, 48400))
     await server.start_server()
     try:
         yield f"http://127.0.0.1:{server.port}", api
