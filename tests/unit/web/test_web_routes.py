@@ -74,3 +74,13 @@ def test_assets_have_no_inline_script_or_html_sinks() -> None:
                 assert sink not in text, (name, sink)
             imports = re.findall(r'from "\./([\w.]+)"', text)
             assert all(i in assets for i in imports), (name, imports)
+
+
+@pytest.mark.parametrize("path", ["/ui", "/ui/", "/ui/static/app.js"])
+def test_web_routes_are_public_in_the_route_table(path: str) -> None:
+    # the access-control middleware answers 404 for a path in no route and 401 without a token
+    # for non-public ones; a page load carries no token
+    from cybermesh.api.routes import permission
+
+    assert permission("GET", path) == "public"
+    assert permission("GET", "/ui/static/a/b.js") is None  # one segment only
