@@ -100,7 +100,15 @@ class Browser:
         return await self.call(lambda: self.driver.find_element(By.CSS_SELECTOR, css).get_attribute(name))  # type: ignore[no-any-return]
 
     async def click(self, css: str) -> None:
-        await self.call(lambda: self.driver.find_element(By.CSS_SELECTOR, css).click())
+        """Click like a user: the element scrolled to mid-window first (the page's sticky
+        header would otherwise take a click on an element at the top edge)."""
+
+        def run() -> None:
+            e = self.driver.find_element(By.CSS_SELECTOR, css)
+            self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", e)
+            e.click()
+
+        await self.call(run)
 
     async def type(self, css: str, text: str, *, clear: bool = True) -> None:
         def run() -> None:
