@@ -84,3 +84,17 @@ def test_web_routes_are_public_in_the_route_table(path: str) -> None:
 
     assert permission("GET", path) == "public"
     assert permission("GET", "/ui/static/a/b.js") is None  # one segment only
+
+
+def test_every_web_file_ships_as_package_data() -> None:
+    # a file the page needs but the wheel leaves out would 500 at start-up (load_assets) only
+    # on installed validators, never in a checkout
+    import fnmatch
+    import tomllib
+
+    root = Path(__file__).resolve().parents[3]
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["cybermesh"]
+    files = [p.relative_to(root / "cybermesh").as_posix() for p in (root / "cybermesh" / "web").rglob("*")
+             if p.is_file() and p.suffix != ".py" and "__pycache__" not in p.parts]  # fmt: skip
+    assert sorted(load_assets()) == sorted(Path(f).name for f in files)
+    assert [f for f in files if not any(fnmatch.fnmatch(f, pat) for pat in patterns)] == []
