@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from cybermesh.api.params import MAX_LIMIT
+from cybermesh.api.params import MAX_CURSOR_BYTES, MAX_ID_CHARS, MAX_LIMIT
 from cybermesh.api.routes import ROUTES
 
 S = dict[str, Any]
@@ -37,7 +37,8 @@ STR: Final[S] = {"type": "string"}
 BOOL: Final[S] = {"type": "boolean"}
 HEX: Final[S] = {"type": "string", "pattern": "^([0-9a-f]{2})*$"}
 HASH: Final[S] = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
-HEX_IN: Final[S] = {"type": "string", "pattern": "^([0-9a-fA-F]{2})+$", "maxLength": 8192}
+KEY_IN: Final[S] = {"type": "string", "pattern": "^([0-9a-fA-F]{2})+$", "maxLength": 4096}
+CURSOR_IN: Final[S] = {"type": "string", "pattern": "^([0-9a-fA-F]{2})+$", "maxLength": 2 * MAX_CURSOR_BYTES}
 HASH_IN: Final[S] = {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"}
 
 
@@ -135,7 +136,7 @@ def _query(name: str, schema: S, required: bool = False) -> S:
 
 I64: Final[S] = {"type": "integer", "minimum": -(2**63 - 1), "maximum": 2**63 - 1}
 HEIGHT: Final[S] = {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
-ID: Final[S] = {"type": "string", "minLength": 1, "maxLength": 256}
+ID: Final[S] = {"type": "string", "minLength": 1, "maxLength": MAX_ID_CHARS}
 
 # operation id -> (200 schema, parameters, extra error statuses)
 OPERATIONS: Final[dict[str, tuple[str, list[S], tuple[int, ...]]]] = {
@@ -149,11 +150,11 @@ OPERATIONS: Final[dict[str, tuple[str, list[S], tuple[int, ...]]]] = {
     "txs_by_id": ("TxPage", [_query("id", ID, True), _query("producer_id", ID), LIMIT], (503,)),
     "tx_by_hash": ("Tx", [_path("tx_hash", HASH_IN)], (404, 503)),
     "state_root": ("StateRoot", [], (503,)),
-    "state_key": ("StateProof", [_path("key", HEX_IN)], (503,)),
+    "state_key": ("StateProof", [_path("key", KEY_IN)], (404, 503)),
     "entities": ("EntityPage", [_query("quarantined", BOOL), _query("min_reputation", I64), LIMIT,
-                                _query("cursor", HEX_IN)], (503,)),
+                                _query("cursor", CURSOR_IN)], (503,)),
     "entity": ("EntityDetail", [_path("entity_id", ID)], (404, 503)),
-    "evidence_list": ("EvidencePage", [LIMIT, _query("cursor", {"type": "string", "pattern": "^[0-9]+\\.[0-9]+$"})],
+    "evidence_list": ("EvidencePage", [LIMIT, _query("cursor", {"type": "string", "pattern": "^[0-9]{1,19}\\.[0-9]{1,9}$"})],
                       (503,)),
     "evidence": ("EvidenceDetail", [_path("evidence_id", ID)], (404, 503)),
     "policies": ("Policies", [], (503,)),
@@ -172,6 +173,10 @@ def _operation(name: str, summary: str, permission: str) -> S:
     if name == "ready":
         responses["503"] = {"description": "not ready", "content": {"application/json": {"schema": _ref("Ready")}}}
     codes = sorted({*errors, *((400,) if params else ())} - ({503} if name == "ready" else set()))
+    if name == "state_key":
+        responses["404"] = {"description": "absent key: the error and the non-inclusion proof",
+                            "content": {"application/json": {"schema": {"allOf": [_ref("Error"), _ref("StateProof")]}}}}
+        codes.remove(404)
     for code in codes:
         responses[str(code)] = {"description": _ERRORS[code],
                                 "content": {"application/json": {"schema": _ref("Error")}}}  # fmt: skip

@@ -94,12 +94,17 @@ def parse_bool(name: str, raw: str | None) -> bool | None:
     raise BadParameter(name, f"must be true or false, got {shown(raw)}")
 
 
-def parse_text_id(name: str, raw: str, *, max_bytes: int = 1024) -> str:
-    """A producer-chosen id from a path: non-empty, at most `max_bytes` UTF-8 bytes."""
+MAX_ID_CHARS: Final = 256
+"""Longest id accepted in a path or query (percent-encoded it stays within aiohttp's 8190-byte request line)."""
+MAX_CURSOR_BYTES: Final = 1024
+
+
+def parse_text_id(name: str, raw: str, *, max_chars: int = MAX_ID_CHARS) -> str:
+    """A producer-chosen id: non-empty, at most `max_chars` characters, valid UTF-8."""
     if not raw:
         raise BadParameter(name, "must not be empty")
-    if len(raw.encode("utf-8", "surrogatepass")) > max_bytes:
-        raise BadParameter(name, f"longer than {max_bytes} bytes")
+    if len(raw) > max_chars:
+        raise BadParameter(name, f"longer than {max_chars} characters")
     try:
         raw.encode("utf-8")
     except UnicodeEncodeError:
@@ -123,4 +128,4 @@ def parse_entity_cursor(raw: str | None) -> bytes | None:
         return None
     if not raw:
         raise BadParameter("cursor", "must not be empty")
-    return parse_hex("cursor", raw, max_bytes=1024)
+    return parse_hex("cursor", raw, max_bytes=MAX_CURSOR_BYTES)

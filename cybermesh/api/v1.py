@@ -63,6 +63,8 @@ STALE_COMMIT_MS: Final = 30_000
 MAX_LAG: Final = 1_000
 """Broker / projection not ready when the emitter / projector is this many blocks behind."""
 VERSION: Final = "1"
+MAX_KEY_BYTES: Final = 2048
+"""Longest state key accepted in a path (4096 hex digits: within aiohttp's 8190-byte request line)."""
 
 
 def _json(status: int, body: Body) -> web.Response:
@@ -296,16 +298,20 @@ class Api:
         return {"height": h, "root": v.store.tree.root(h).hex()}
 
     async def state_key(self, request: web.Request) -> Body:
-        key = parse_hex("key", request.match_info["key"])
+        key = parse_hex("key", request.match_info["key"], max_bytes=MAX_KEY_BYTES)
         if not key:
             raise BadParameter("key", "must not be empty")
         v = self._validator()
         tree = v.store.tree
         h = self._state_height(v)
         value = tree.get(key, h)
-        return {"height": h, "root": tree.root(h).hex(), "key": key.hex(), "present": value is not None,
+        body = {"height": h, "root": tree.root(h).hex(), "key": key.hex(), "present": value is not None,
                 "value": fmt.hx(value), "proof": fmt.proof_json(tree.prove(key, h)),
                 "record": fmt.record_json(value)}  # fmt: skip
+        if value is None:
+            # 404 like any unknown key, with the non-inclusion proof beside the error
+            return 404, {**fmt.error_json("not_found", f"no state key {key.hex()[:128]} at height {h}"), **body}
+        return body
 
     # ------------------------------------------------------------------ entities, evidence, policies
     async def entities(self, request: web.Request) -> Body:
@@ -479,7 +485,9 @@ class Api:
     # ------------------------------------------------------------------ catch-all
     async def unknown(self, request: web.Request) -> web.Response:
         if request.method != "GET" and match("GET", request.path) is not None:
-            return _error(405, "method_not_allowed", f"{request.method} not allowed: the API is read-only (GET)")
+            resp = _error(405, "method_not_allowed", f"{request.method} not allowed: the API is read-only (GET)")
+            resp.headers["Allow"] = "GET, HEAD"
+            return resp
         return _error(404, "not_found", f"no API route {request.path[:200]!r}")
 
 
