@@ -9,12 +9,14 @@ const TOKEN_KEY = "cybermesh.token";
 export const API = "/api/v1";
 
 export class ApiError extends Error {
-  /** status: HTTP status (0 = network failure); code: the API's error code; retryAfterS: 429. */
-  constructor(status, code, message, retryAfterS = null) {
+  /** status: HTTP status (0 = network failure); code: the API's error code; retryAfterS: 429;
+   * body: the parsed JSON answer, if any (an absent state key is a 404 carrying its proof). */
+  constructor(status, code, message, retryAfterS = null, body = null) {
     super(message);
     this.status = status;
     this.code = code;
     this.retryAfterS = retryAfterS;
+    this.body = body;
   }
 }
 
@@ -76,5 +78,5 @@ export async function get(path, params = {}) {
     503: "this part of the validator is not ready yet",
   };
   const [code, msg] = message(resp.status, body, texts[resp.status] || `HTTP ${resp.status}`);
-  throw new ApiError(resp.status, code, msg, Number.isFinite(retry) ? retry : null);
+  throw new ApiError(resp.status, code, msg, Number.isFinite(retry) ? retry : null, body);
 }

@@ -290,6 +290,20 @@ async function trustedRoot(answer) {
   return r.height === answer.height ? r.root : null;
 }
 
+/** A StateProof answer; an absent key is a 404 that carries its non-inclusion proof (docs/API.md). */
+async function stateKey(hex) {
+  try {
+    return await get(`/state/keys/${hex}`);
+  } catch (err) {
+    const body = err instanceof ApiError ? err.body : null;
+    if (err.status === 404 && body && body.present === false && body.proof) {
+      const { error, ...answer } = body;
+      return answer;
+    }
+    throw err;
+  }
+}
+
 async function lookup(text) {
   if (text !== undefined) {
     $("proof-key").value = text;
@@ -303,7 +317,7 @@ async function lookup(text) {
     return;
   }
   try {
-    const answer = await get(`/state/keys/${hex}`);
+    const answer = await stateKey(hex);
     ok("proof");
     const root = await trustedRoot(answer);
     $("proof-trusted-root").value = root || "";

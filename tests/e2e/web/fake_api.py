@@ -79,7 +79,10 @@ class FakeApi:
                 return web.json_response({"error": {"code": "unauthorized", "message": "missing or invalid token"}}, status=401)
             if role == "viewer" and request.path in OPS_PATHS:
                 return web.json_response({"error": {"code": "forbidden", "message": "role viewer lacks ops"}}, status=403)
-            return web.json_response(await handler(request))
+            answer = await handler(request)
+            if isinstance(answer, tuple):
+                return web.json_response(answer[1], status=answer[0])
+            return web.json_response(answer)
 
         return run
 
@@ -145,10 +148,13 @@ class FakeApi:
         root = self.tree.root(0)
         if self.tamper_root:  # a lying server: the proof does not lead to the root it states
             root = bytes([root[0] ^ 1]) + root[1:]
-        return {"height": self.height, "root": root.hex(), "key": key.hex(), "present": value is not None,
+        body = {"height": self.height, "root": root.hex(), "key": key.hex(), "present": value is not None,
                 "value": None if value is None else value.hex(),
                 "proof": {"siblings": [s.hex() for s in proof.siblings],
                           "leaf": None if proof.leaf is None else {"key_hash": proof.leaf[0].hex(), "value_hash": proof.leaf[1].hex()},
                           "encoded": proof.encode().hex()},
                 "record": None}  # fmt: skip
+        if value is None:  # as the real API: 404, with the non-inclusion proof beside the error
+            return 404, {"error": {"code": "not_found", "message": "no state key"}, **body}
+        return body
 
