@@ -1,5 +1,6 @@
 """The web view in headless Chromium against a live 4-validator localnet under a signed load:
-the page loads from a validator's own web server, the tables fill, the committed height
+the page loads from a validator's own web server, the tables fill (three undecodable records
+give the DLQ table a row), the committed height
 advances while the load runs, a block's detail opens with its certificate signers, the
 in-browser Merkle proof check says valid for a real entity's reputation (and for an absent
 key) and invalid once the proof is tampered with; a full-page screenshot is saved under
@@ -18,6 +19,7 @@ import pytest
 
 from cybermesh.localnet import Plan
 from tests.e2e.web.browser import Browser
+from tests.harness import produce_raw
 from tests.integration.localnet.test_localnet import cli
 
 pytestmark = pytest.mark.kafka
@@ -72,6 +74,7 @@ async def test_web_view_on_a_live_localnet(kafka_bootstrap: str, tmp_path: Path,
         load = asyncio.create_task(cli("produce", "--key", plan.producer_key, "--producer-id", plan.producer_id,
                                        "--genesis", plan.genesis, "--bootstrap", kafka_bootstrap, "--rate", "100",
                                        "--duration", "30", "--quiet", *maps))  # fmt: skip
+        await produce_raw(kafka_bootstrap, f"{tag}-ai.anomalies.v1", [b"\xffnot a message"] * 3)  # -> DLQ
         token = operator_token(d)
         await browser.get(f"http://127.0.0.1:{plan.members[0].web_port}/ui/" + (f"#token={token}" if token else ""))
         assert "token=" not in browser.driver.current_url
@@ -81,6 +84,7 @@ async def test_web_view_on_a_live_localnet(kafka_bootstrap: str, tmp_path: Path,
         await browser.wait(f"{VALIDATORS} validators", lambda dr: body_rows(dr, "validators") == VALIDATORS)
         await browser.wait("live validators", lambda dr: dr.find_element("id", "validators").text.count("live") >= 3)
         await browser.wait("entities from the load", lambda dr: body_rows(dr, "entities") >= 1, 30)
+        await browser.wait("DLQ counts", lambda dr: body_rows(dr, "dlq") >= 1 and "3 rejected" in dr.find_element("id", "dlq").text, 20)
         await browser.wait("the mempool summary", lambda dr: "txs" in dr.find_element("id", "mempool-summary").text)
         assert (await browser.text("#stat-n")).startswith(f"n={VALIDATORS}")
         # a block's detail, with the signers of its certificate
