@@ -142,7 +142,7 @@ class Browser:
 
     def console(self) -> list[dict[str, Any]]:
         try:
-            return self.driver.get_log("browser")  # type: ignore[no-any-return]
+            return self.driver.get_log("browser")  # type: ignore[no-any-return,no-untyped-call]
         except WebDriverException:
             return []
 

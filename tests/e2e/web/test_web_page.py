@@ -5,7 +5,7 @@ data is rendered as text, never as markup. The live-localnet test is test_web_lo
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -41,6 +41,10 @@ async def served() -> AsyncIterator[tuple[str, FakeApi]]:
         await server.close()
 
 
+def filled(section: str) -> Callable[[Any], bool]:
+    return lambda d: rows(d, section) >= 1
+
+
 def rows(d: Any, section: str) -> int:
     return len(d.find_elements("css selector", f"#{section} tbody tr[data-height], #{section} tbody tr:not(:has(td[colspan]))"))
 
@@ -60,7 +64,7 @@ async def test_page_against_a_stand_in_api(browser: Browser, served: tuple[str, 
         await browser.wait_text("#stat-height", lambda t: t.isdigit() and int(t) > first, "the height to advance")
         assert all(tok == "admin-token" for path, tok in api.requests[-5:])
         for section in ("validators", "mempool", "entities", "evidence", "dlq"):
-            await browser.wait(f"the {section} table", lambda d, s=section: rows(d, s) >= 1)
+            await browser.wait(f"the {section} table", filled(section))
         assert "bad_signature" in await browser.text("#dlq") and "ev-1" in await browser.text("#evidence")
         # API data is text: the hostile entity id shows verbatim and no element was made of it
         assert EVIL in await browser.text("#entities")

@@ -24,7 +24,7 @@ async def client(tmp_path: Path) -> AsyncIterator[TestClient[Any, Any]]:
                              consensus={"enabled": False})  # fmt: skip
     app = create_app(settings, make_genesis(), store="memory://")
     app.finalize()
-    web = app.web
+    web: Any = app.web
     web.init_server()
     async with TestClient(TestServer(web.web_app)) as c:
         yield c
