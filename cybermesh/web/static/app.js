@@ -4,6 +4,7 @@
 
 import { ApiError, clearToken, get, getToken, setToken, takeTokenFromFragment } from "./api.js";
 import { el, fill, fmtAge, fmtTime, setText, shortHex, table } from "./dom.js";
+import { headerHash, verifyQc } from "./certify.js";
 import { bytesToHex, verifyStateProof } from "./merkle.js";
 import { sha256Engine } from "./sha256.js";
 
@@ -18,6 +19,7 @@ const state = {
   forbidden: new Set(), // sections this token may not read (403), skipped until the token changes
   height: null,
   validators: [], // genesis order (bitmap order of QCs)
+  validatorSet: null, // the /validators answer (consensus keys, quorum) for certificate checks
   openBlock: null,
 };
 
@@ -142,6 +144,7 @@ async function loadMempool() {
 async function loadValidators() {
   const v = await get("/validators");
   state.validators = v.items.map((x) => x.id);
+  state.validatorSet = v;
   fill("validators", table([
     ["id", (x) => (x.self ? el("b", {}, `${x.id} (this node)`) : x.id)],
     ["live", (x) => el("span", { class: x.live ? "ok" : "bad" }, x.live ? "live" : "silent")],
@@ -221,15 +224,58 @@ async function openBlock(height) {
         field("timestamp", `${fmtTime(b.timestamp)} (${b.timestamp})`), field("tx root", el("code", {}, b.tx_root)),
         field("state root hint", [el("code", {}, b.state_root_hint), ` (after height ${b.state_root_height})`]),
         field("state root after", b.state_root ? el("code", {}, b.state_root) : "pruned")),
+      el("h3", {}, "Checked in this browser"),
+      el("ul", { id: "block-checks", class: "checks" }, el("li", { class: "muted" }, "checking…")),
+      el("p", { id: "block-verdict", class: "verdict", dataset: { verdict: "none" } }),
       el("h3", {}, "Certificate (QC of this block)"), signerList(b.qc),
       el("h3", {}, "Committed by (QC of its child, 2-chain rule)"), signerList(b.commit_qc),
       el("h3", {}, `Transactions (${b.tx_count})`),
       el("div", { id: "block-txs" }, txTable(b.txs.map((hash) => ({ hash })))));
+    await checkBlock(b);
     await loadTxDetails(b);
   } catch (err) {
     fill("block-detail");
     report("block-detail", err);
   }
+}
+
+/**
+ * The block's hash and certificates, recomputed and verified here (certify.js):
+ * 1. hash == SHA-256 of the canonical header encoding of the shown fields;
+ * 2. its QC names this hash and carries a quorum of valid Ed25519 votes;
+ * 3. the commit QC (the child's) names this block as parent and carries a quorum too.
+ */
+async function checkBlock(b) {
+  const set = state.validatorSet || (state.validatorSet = await get("/validators"));
+  const lines = [];
+  let valid = true;
+  let unchecked = false;
+  const hash = await headerHash(b);
+  const hashOk = hash === b.hash;
+  valid &&= hashOk;
+  lines.push([hashOk, hashOk ? "block hash = SHA-256 of the header fields above" : `block hash MISMATCH: the header fields hash to ${hash}`]);
+  for (const [name, qc, hashHex] of [["QC", b.qc, b.hash], ["commit QC", b.commit_qc, null]]) {
+    if (!qc) {
+      lines.push([null, `${name}: none yet`]);
+      if (name === "QC") valid = false;
+      continue;
+    }
+    const r = await verifyQc(qc, b.chain_id, set.items, set.quorum, hashHex);
+    if (!r.checked) unchecked = true;
+    let ok = r.certified;
+    let text = `${name}: ${r.checked ? (r.certified ? "certified, " : "NOT certified, ") : "not checked: "}${r.reason}`;
+    if (name === "commit QC" && qc.parent_hash !== b.hash) {
+      ok = false;
+      text += "; it does NOT name this block as its parent";
+    }
+    valid &&= ok || !r.checked;
+    lines.push([r.checked ? ok : null, text]);
+  }
+  if (state.openBlock !== b.height) return;
+  fill("block-checks", lines.map(([ok, text]) => el("li", { class: ok === null ? "muted" : ok ? "ok" : "bad" }, text)));
+  const v = $("block-verdict");
+  v.dataset.verdict = !valid ? "invalid" : unchecked ? "unchecked" : "valid";
+  v.textContent = !valid ? "INVALID: see above." : unchecked ? "Hash checked; signatures not checked in this browser." : "VALID: hash and certificates checked in this browser (keys from /api/v1/validators).";
 }
 
 function txTable(txs) {

@@ -1,7 +1,8 @@
 """The web view in headless Chromium against a live 4-validator localnet under a signed load:
 the page loads from a validator's own web server, the tables fill (three undecodable records
 give the DLQ table a row), the committed height
-advances while the load runs, a block's detail opens with its certificate signers, the
+advances while the load runs, a block's detail opens with its certificate signers (its hash
+and both QCs' Ed25519 votes verified in the browser), the
 in-browser Merkle proof check says valid for a real entity's reputation (and for an absent
 key) and invalid once the proof is tampered with; a full-page screenshot is saved under
 .local/artifacts/web/ (its path is printed)."""
@@ -91,6 +92,10 @@ async def test_web_view_on_a_live_localnet(kafka_bootstrap: str, tmp_path: Path,
         await browser.click("#blocks tbody tr:nth-child(2) a.block-link")
         detail = await browser.wait_text("#block-detail", lambda t: "Committed by" in t and "signed" in t, "the block detail")
         assert "state root hint" in detail and detail.count(": signed") >= 3, detail
+        # its hash recomputed and its certificates' Ed25519 votes verified in the browser
+        await browser.wait("a valid block verdict", lambda dr: dr.find_element("id", "block-verdict").get_attribute("data-verdict") == "valid")
+        checks = await browser.text("#block-checks")
+        assert "block hash = SHA-256" in checks and "QC: certified" in checks and "commit QC: certified" in checks, checks
         # a real entity's reputation, proven in the browser against the block's state root
         await browser.click("#entities tbody tr:first-child button.prove")
         await browser.wait("a valid inclusion proof", lambda dr: verdict(dr) == "valid", 20)

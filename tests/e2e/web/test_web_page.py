@@ -74,6 +74,10 @@ async def test_page_against_a_stand_in_api(browser: Browser, served: tuple[str, 
         await browser.click("#blocks tbody tr:nth-child(2) a.block-link")
         detail = await browser.wait_text("#block-detail", lambda t: "Committed by" in t and "load-0" in t, "the block detail")
         assert "v2: no vote" in detail and "v0: signed" in detail and "3 of 4 signed" in detail
+        # the stand-in's hashes and signatures are made up: the browser's own check says so
+        await browser.wait("an invalid block verdict", lambda d: d.find_element("id", "block-verdict").get_attribute("data-verdict") == "invalid")
+        checks = await browser.text("#block-checks")
+        assert "block hash MISMATCH" in checks and "QC: NOT certified" in checks and "INVALID (v0, v1, v3)" in checks, checks
         # state lookup: inclusion proof checked in the browser
         await browser.type("#proof-key", "rep/host-2")
         await browser.click("#proof-lookup")
