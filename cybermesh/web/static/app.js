@@ -357,6 +357,8 @@ async function lookup(text) {
   }
   const hex = keyHex();
   setVerdict("none", "");
+  $("proof-certified").dataset.verdict = "none";
+  $("proof-certified").textContent = "";
   fill("proof-answer");
   if (!hex || !/^[0-9a-f]*$/.test(hex) || hex.length % 2) {
     setText("proof-status", "enter a key (hex keys: an even number of hex digits)");
@@ -376,9 +378,45 @@ async function lookup(text) {
       field("height", answer.height), field("root", el("code", {}, answer.root)),
       field("siblings", answer.proof.siblings.length)));
     await verifyShown();
+    await certifyRoot(answer);
   } catch (err) {
     report("proof", err);
   }
+}
+
+/**
+ * Is the proof's root the one a quorum signed? Deferred execution puts the root after block H
+ * into the header of a later block (state_root_height = H, state_root_hint = root): find such
+ * a block among the newest, recompute its hash and verify its QC here. Looks for up to ~6 s
+ * (the block that carries H's root usually follows within a few blocks).
+ */
+async function certifyRoot(answer) {
+  const p = $("proof-certified");
+  const say = (verdict, text) => { p.dataset.verdict = verdict; p.textContent = text; };
+  say("pending", `looking for the block that certifies the root at height ${answer.height}…`);
+  const key = $("proof-key").value;
+  for (let attempt = 0; attempt < 6; attempt++) {
+    if ($("proof-key").value !== key) return;
+    const page = await get("/blocks", { limit: 20 });
+    const carrier = page.items.find((b) => b.state_root_height === answer.height && b.height > answer.height);
+    if (carrier) {
+      const set = state.validatorSet || (state.validatorSet = await get("/validators"));
+      const hashOk = (await headerHash(carrier)) === carrier.hash;
+      const qc = carrier.qc ? await verifyQc(carrier.qc, carrier.chain_id, set.items, set.quorum, carrier.hash) : null;
+      const rootOk = carrier.state_root_hint === answer.root;
+      if (!hashOk || !rootOk || !qc || (qc.checked && !qc.certified)) {
+        say("invalid", `NOT CERTIFIED: block ${carrier.height} ${!rootOk ? "carries another root for this height" : !hashOk ? "does not hash to its fields" : "has no quorum of valid votes"}.`);
+      } else if (!qc.checked) {
+        say("unchecked", `Block ${carrier.height} carries this root; its votes could not be checked here (${qc.reason}).`);
+      } else {
+        say("valid", `CERTIFIED: block ${carrier.height} (hash recomputed, ${qc.reason}) carries this root as its state root hint for height ${answer.height}.`);
+      }
+      return;
+    }
+    if (page.items.length && page.items[0].state_root_height > answer.height) break; // skipped over H
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  say("unchecked", `No committed block carries the root of height ${answer.height} (yet): the root is this validator's word only.`);
 }
 
 function setVerdict(verdict, text) {

@@ -101,6 +101,9 @@ async def test_web_view_on_a_live_localnet(kafka_bootstrap: str, tmp_path: Path,
         await browser.wait("a valid inclusion proof", lambda dr: verdict(dr) == "valid", 20)
         assert "present" in await browser.text("#proof-result")
         assert "trusted root" in await browser.text("#proof-result")
+        # ... and its root is the one a quorum signed (a later block's state root hint)
+        certified = await browser.wait_text("#proof-certified", lambda t: t.startswith(("CERTIFIED", "NOT", "No committed")), "the root's certification")
+        assert certified.startswith("CERTIFIED"), certified
         # the same proof, tampered (one hex digit of the value's hash): invalid
         await browser.js("""const t = document.getElementById('proof-json'); const a = JSON.parse(t.value);
             const v = a.proof.leaf.value_hash; a.proof.leaf.value_hash = (v[0] === 'a' ? 'b' : 'a') + v.slice(1);

@@ -83,6 +83,9 @@ async def test_page_against_a_stand_in_api(browser: Browser, served: tuple[str, 
         await browser.click("#proof-lookup")
         await browser.wait("a valid verdict", lambda d: d.find_element("id", "proof-result").get_attribute("data-verdict") == "valid")
         assert "present" in await browser.text("#proof-result")
+        # the stand-in's later block carries another root for that height: not certified
+        await browser.wait_text("#proof-certified", lambda t: t.startswith("NOT CERTIFIED"), "a refused root certification")
+        assert "carries another root" in await browser.text("#proof-certified")
         # a tampered sibling in the received proof: invalid
         await browser.js("""const t = document.getElementById('proof-json'); const a = JSON.parse(t.value);
             const s = a.proof.siblings.findIndex(x => !/^0+$/.test(x));
