@@ -365,23 +365,31 @@ async function lookup(text) {
     return;
   }
   try {
-    const answer = await stateKey(hex);
-    ok("proof");
-    const root = await trustedRoot(answer);
-    $("proof-trusted-root").value = root || "";
-    $("proof-json").value = JSON.stringify(answer, null, 2);
-    fill("proof-answer", el("dl", { class: "fields" },
-      field("key", el("code", {}, answer.key)),
-      field("present", answer.present ? "yes" : "no (absent)"),
-      field("value", answer.value === null ? "–" : el("code", { class: "wrap" }, answer.value)),
-      field("record", answer.record ? el("pre", {}, JSON.stringify(answer.record, null, 2)) : "–"),
-      field("height", answer.height), field("root", el("code", {}, answer.root)),
-      field("siblings", answer.proof.siblings.length)));
-    await verifyShown();
-    await certifyRoot(answer);
+    // The API proves at the latest height only; when no later header carries that height's
+    // root (proposers' hints can skip a height), prove again at the newer height (3 tries).
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      const answer = await stateKey(hex);
+      ok("proof");
+      await showAnswer(answer);
+      if ((await certifyRoot(answer, hex)) !== "retry" || keyHex() !== hex) return;
+    }
   } catch (err) {
     report("proof", err);
   }
+}
+
+async function showAnswer(answer) {
+  const root = await trustedRoot(answer);
+  $("proof-trusted-root").value = root || "";
+  $("proof-json").value = JSON.stringify(answer, null, 2);
+  fill("proof-answer", el("dl", { class: "fields" },
+    field("key", el("code", {}, answer.key)),
+    field("present", answer.present ? "yes" : "no (absent)"),
+    field("value", answer.value === null ? "–" : el("code", { class: "wrap" }, answer.value)),
+    field("record", answer.record ? el("pre", {}, JSON.stringify(answer.record, null, 2)) : "–"),
+    field("height", answer.height), field("root", el("code", {}, answer.root)),
+    field("siblings", answer.proof.siblings.length)));
+  await verifyShown();
 }
 
 /**
@@ -390,13 +398,12 @@ async function lookup(text) {
  * a block among the newest, recompute its hash and verify its QC here. Looks for up to ~6 s
  * (the block that carries H's root usually follows within a few blocks).
  */
-async function certifyRoot(answer) {
+async function certifyRoot(answer, hex) {
   const p = $("proof-certified");
-  const say = (verdict, text) => { p.dataset.verdict = verdict; p.textContent = text; };
+  const say = (verdict, text) => { p.dataset.verdict = verdict; p.textContent = text; return verdict; };
   say("pending", `looking for the block that certifies the root at height ${answer.height}…`);
-  const key = $("proof-key").value;
   for (let attempt = 0; attempt < 6; attempt++) {
-    if ($("proof-key").value !== key) return;
+    if (keyHex() !== hex) return "stale";
     const page = await get("/blocks", { limit: 20 });
     const carrier = page.items.find((b) => b.state_root_height === answer.height && b.height > answer.height);
     if (carrier) {
@@ -405,18 +412,16 @@ async function certifyRoot(answer) {
       const qc = carrier.qc ? await verifyQc(carrier.qc, carrier.chain_id, set.items, set.quorum, carrier.hash) : null;
       const rootOk = carrier.state_root_hint === answer.root;
       if (!hashOk || !rootOk || !qc || (qc.checked && !qc.certified)) {
-        say("invalid", `NOT CERTIFIED: block ${carrier.height} ${!rootOk ? "carries another root for this height" : !hashOk ? "does not hash to its fields" : "has no quorum of valid votes"}.`);
-      } else if (!qc.checked) {
-        say("unchecked", `Block ${carrier.height} carries this root; its votes could not be checked here (${qc.reason}).`);
-      } else {
-        say("valid", `CERTIFIED: block ${carrier.height} (hash recomputed, ${qc.reason}) carries this root as its state root hint for height ${answer.height}.`);
+        return say("invalid", `NOT CERTIFIED: block ${carrier.height} ${!rootOk ? "carries another root for this height" : !hashOk ? "does not hash to its fields" : "has no quorum of valid votes"}.`);
       }
-      return;
+      if (!qc.checked) return say("unchecked", `Block ${carrier.height} carries this root; its votes could not be checked here (${qc.reason}).`);
+      return say("valid", `CERTIFIED: block ${carrier.height} (hash recomputed, ${qc.reason}) carries this root as its state root hint for height ${answer.height}.`);
     }
     if (page.items.length && page.items[0].state_root_height > answer.height) break; // skipped over H
     await new Promise((r) => setTimeout(r, 1000));
   }
   say("unchecked", `No committed block carries the root of height ${answer.height} (yet): the root is this validator's word only.`);
+  return "retry";
 }
 
 function setVerdict(verdict, text) {
