@@ -73,9 +73,11 @@ def python_verdict(case: dict[str, str | None]) -> str:
     return "valid" if ok else "invalid"
 
 
-def run_js(cases: list[dict[str, str | None]], messages: list[str], *node_flags: str) -> dict:  # type: ignore[type-arg]
+def run_js(cases: list[dict[str, str | None]], messages: list[str], *node_flags: str,
+           answers: list[dict] | None = None) -> dict:  # type: ignore[type-arg]
     assert NODE is not None
-    done = subprocess.run([NODE, *node_flags, str(RUNNER), str(STATIC)], input=json.dumps({"cases": cases, "messages": messages}),
+    stdin = json.dumps({"cases": cases, "messages": messages, "answers": answers or []})
+    done = subprocess.run([NODE, *node_flags, str(RUNNER), str(STATIC)], input=stdin,
                           capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)  # type: ignore[no-any-return]
@@ -96,3 +98,32 @@ def test_js_verifier_matches_python(engine: str) -> None:
     mismatches = [(i, c, e, j) for i, (c, e, j) in enumerate(zip(cases, expected, out["verdicts"], strict=True)) if e != j]
     assert mismatches == []
     assert out["digests"] == [hashlib.sha256(bytes.fromhex(m)).hexdigest() for m in messages]
+
+
+def tampered(answer: dict, field: str) -> dict:  # type: ignore[type-arg]
+    """The answer with one hex digit changed in `field` (root, key, value or the first sibling)."""
+    out = json.loads(json.dumps(answer))
+    flip = lambda h: ("1" if h[0] == "0" else "0") + h[1:]  # noqa: E731
+    if field == "sibling":
+        out["proof"]["siblings"][0] = flip(out["proof"]["siblings"][0])
+        out["proof"].pop("encoded", None)
+    else:
+        out[field] = flip(out[field])
+    return out
+
+
+@pytest.mark.skipif(NODE is None, reason="node is not installed (the browser test covers merkle.js)")
+def test_js_accepts_the_api_proof_vectors_and_refuses_their_tampered_twins() -> None:
+    vectors = json.loads((STATIC.parents[2] / "tests" / "vectors" / "api" / "proofs.json").read_text())["cases"]
+    answers, expected = [], []
+    for case in vectors:
+        answer = {k: case[k] for k in ("root", "key", "value", "present", "proof")} | {"height": 1}
+        answers.append(answer)
+        expected.append(True)
+        for field in ("root", "key", "sibling", *(["value"] if case["value"] else [])):
+            if field == "sibling" and not answer["proof"]["siblings"]:
+                continue
+            answers.append(tampered(answer, field))
+            expected.append(False)
+    assert len(vectors) >= 2 and expected.count(True) == len(vectors)
+    assert run_js([], [], answers=answers)["answers"] == expected

@@ -8,7 +8,7 @@ const [staticDir] = process.argv.slice(2);
 const merkle = await import(pathToFileURL(`${staticDir}/merkle.js`).href);
 const sha = await import(pathToFileURL(`${staticDir}/sha256.js`).href);
 const input = JSON.parse(readFileSync(0, "utf8"));
-const out = { engine: sha.sha256Engine(), verdicts: [], digests: [] };
+const out = { engine: sha.sha256Engine(), verdicts: [], digests: [], answers: [] };
 for (const c of input.cases) {
   try {
     const proof = merkle.decodeProof(merkle.hexToBytes(c.proof));
@@ -21,4 +21,6 @@ for (const c of input.cases) {
   }
 }
 for (const m of input.messages) out.digests.push(merkle.bytesToHex(sha.sha256Sync(merkle.hexToBytes(m))));
+out.answers = [];
+for (const a of input.answers ?? []) out.answers.push((await merkle.verifyStateProof(a)).valid);
 process.stdout.write(JSON.stringify(out));
