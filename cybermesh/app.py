@@ -29,6 +29,7 @@ from cybermesh.config import Settings, load_settings
 from cybermesh.genesis import Genesis
 from cybermesh.mempool import Caps
 from cybermesh.tables.mempool import MempoolStore, ReplayStore
+from cybermesh.web import register_web
 from cybermesh.wire import topics
 
 
@@ -128,6 +129,7 @@ def create_app(
         within_s=ing.batch_within_ms / 1000,
     )
     register_views(app, mempool)
+    register_web(app)
     validator = None
     if settings.consensus.enabled:
         from cybermesh.node.service import Validator
