@@ -38,6 +38,9 @@ from cybermesh.config import ApiSettings, ConfigError
 log = logging.getLogger("cybermesh.auth")
 access_log = logging.getLogger("cybermesh.access")
 
+REQUEST_ID = web.RequestKey("request_id", str)
+"""`request[REQUEST_ID]`: the request id (handlers may quote it; it is in X-Request-Id)."""
+
 PermissionOf = Callable[[str, str], "str | None"]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -160,7 +163,7 @@ class Guard:
         for name, value in self.headers.items():
             response.headers.setdefault(name, value)
         response.headers.setdefault("Cache-Control", "no-store")
-        rid = request.get("request_id")
+        rid = request.get(REQUEST_ID)
         if rid:
             response.headers["X-Request-Id"] = rid
 
@@ -174,7 +177,7 @@ class Guard:
     async def handle(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         started = time.perf_counter()
         rid = access.request_id(request.headers.get("X-Request-Id"), lambda: uuid.uuid4().hex)
-        request["request_id"] = rid
+        request[REQUEST_ID] = rid
         entry: dict[str, Any] = {"request_id": rid, "method": request.method,
                                  "path": request.path[:256], "client": request.remote or "",
                                  "subject": "", "role": "", "via": "", "reason": ""}  # fmt: skip
@@ -199,6 +202,9 @@ class Guard:
         permission = self.permission_of(method, request.path)
         if permission is None:
             entry["reason"] = "no_route"
+            if self.permission_of("GET", request.path) is not None:
+                return error(405, "method_not_allowed", f"{method} is not allowed here (GET, HEAD)",
+                             {"Allow": "GET, HEAD"})  # fmt: skip
             return error(404, "not_found", f"no such endpoint: {method} {request.path[:200]}")
         who: Identity | Refusal | None = None
         if permission != "public":
