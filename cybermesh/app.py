@@ -25,6 +25,7 @@ from cybermesh.agents.ingest import Ingest, dlq_topics, register_agents
 from cybermesh.agents.ingest_metrics import IngestMetrics
 from cybermesh.api.auth.middleware import install as install_access_control
 from cybermesh.api.mempool import register_metrics_view, register_views
+from cybermesh.api.v1 import register_api
 from cybermesh.config import Settings, load_settings
 from cybermesh.genesis import Genesis
 from cybermesh.mempool import Caps
@@ -138,6 +139,7 @@ def create_app(
         )
         app.add_dependency(validator)
     app.cybermesh = Node(settings, genesis, ingest, mempool, replay, registry, agents, validator)  # type: ignore[attr-defined]
+    register_api(app, app.cybermesh)  # type: ignore[attr-defined]
     return app
 
 

@@ -46,6 +46,18 @@ class _InMempool:
         return tx_hash in self.mempool.pool
 
 
+def _seen(msg: Any, now_ms: int) -> tuple[str, int, int]:
+    """(kind, round, now_ms) of a consensus message (round 0 for sync messages)."""
+    kind = msg.WhichOneof("body") or ""
+    if kind == "proposal":
+        return kind, int(msg.proposal.block.header.round), now_ms
+    if kind == "vote":
+        return kind, int(msg.vote.vote_data.round), now_ms
+    if kind == "timeout":
+        return kind, int(msg.timeout.round), now_ms
+    return kind, 0, now_ms
+
+
 class ObservedReplica:
     """The Replica with counters of what its outputs show (QC/TC observed, timeouts sent)."""
 
@@ -58,6 +70,8 @@ class ObservedReplica:
         self.proposals = Counter("cybermesh_proposals_total", "blocks proposed by this node", registry=registry)
         self._qc_round = 0
         self._tc_round = 0
+        self.seen: dict[str, tuple[str, int, int]] = {}
+        """validator id -> (message kind, its round or 0, local ms) of the last message from it."""
 
     def _observe(self, out: Any) -> Any:
         qc_round = int(self.replica.high_qc.vote_data.round)
@@ -80,6 +94,7 @@ class ObservedReplica:
         return self._observe(self.replica.start(now_ms))
 
     def on_message(self, sender: str, msg: Any, now_ms: int) -> Any:
+        self.seen[sender] = _seen(msg, now_ms)
         return self._observe(self.replica.on_message(sender, msg, now_ms))
 
     def on_timer(self, round_: int, now_ms: int) -> Any:
