@@ -25,7 +25,8 @@ Rules:
    stopping a stopped worker is fine.
 6. API access control is ON (docs/AUTH.md): `prepare` makes one Ed25519 JWT key per network
    (`keys/api.jwt.key`, kid `localnet-<8 hex of its public key>`) and writes its public key into
-   every validator's `[api]` settings; `status` and `wait_ready` read /mempool/ and /metrics with
+   every validator's `[api]` settings (with generous per-client rate limits, 1000/s, burst
+   2000: tests and benchmarks drive a local network hard); `status` and `wait_ready` read /mempool/ and /metrics with
    a short-lived operator token signed by it (`issue_token`).
 """
 
@@ -173,6 +174,8 @@ def _write_config(plan: Plan, m: Member, keys: Path) -> None:
             "",
             "[api]",
             'auth = "jwt"',
+            "rate_per_s = 1000  # a development network: tests and benchmarks drive it hard",
+            "burst = 2000",
             "",
             "[[api.jwt_keys]]",
             f"kid = {_toml_str(key.kid)}",

@@ -210,11 +210,11 @@ class Guard:
         if permission != "public":
             who = authenticate(self.api, self.keys, request.headers.get("Authorization"),
                                self._peercert(request), int(self.clock_s()))  # fmt: skip
+        client = f"ip:{request.remote or '?'}"
         if isinstance(who, Identity):
             entry.update(subject=who.subject, role=who.role, via=who.via)
-            client = f"{who.via}:{who.subject}"
-        else:
-            client = f"ip:{request.remote or '?'}"
+            if who.via != "none":  # mode none: everyone is "anonymous"; limit by address
+                client = f"{who.via}:{who.subject}"
         verdict = self.limits.take(client, self.monotonic_ms())
         if not verdict.ok:
             entry["reason"] = verdict.cause

@@ -248,3 +248,11 @@ def test_settings_refuse_inconsistent_api_sections() -> None:
         with pytest.raises(ValidationError):
             ApiSettings(**bad)
     assert ApiSettings().auth == "jwt" and ApiSettings().audience == AUD
+
+
+async def test_auth_none_serves_without_credentials_and_limits_by_address(serve: Any) -> None:
+    async with serve(auth="none", rate_per_s=1, burst=2) as h:
+        assert (await h.client.get("/metrics")).status == 200
+        assert (await h.client.get("/api/v1/blocks", headers=bearer("whatever"))).status == 200
+        assert (await h.client.get("/metrics")).status == 429  # one bucket for 127.0.0.1
+        assert (await h.client.get("/hidden")).status == 404  # never open by default
