@@ -3,7 +3,8 @@
 Per request, in this order (docs/AUTH.md):
 1. Request id (access.request_id): echoed in `X-Request-Id`, written to the access log.
 2. Route: the permission of (method, path) from the route table (HEAD counts as GET). A path
-   in no route is answered 404 before anything else runs: nothing is open by default.
+   in no route is answered 404 (405 for another method on a known path) before any
+   authentication: nothing is open by default (rate limited per address like step 4).
 3. Identity, unless the route is `public`: a bearer token (modes jwt, both) or a verified
    client certificate (modes mtls, both); mode none gives everyone every permission.
 4. Rate limit per client (the identity, else `ip:ADDR`): 429 + Retry-After. Counted before the
@@ -202,6 +203,11 @@ class Guard:
         permission = self.permission_of(method, request.path)
         if permission is None:
             entry["reason"] = "no_route"
+            verdict = self.limits.take(f"ip:{request.remote or '?'}", self.monotonic_ms())
+            if not verdict.ok:  # scanning for paths is rate limited too
+                entry["reason"] = verdict.cause
+                return error(429, "rate_limited", "too many requests for this client",
+                             {"Retry-After": str(verdict.retry_after_s)})  # fmt: skip
             if self.permission_of("GET", request.path) is not None:
                 return error(405, "method_not_allowed", f"{method} is not allowed here (GET, HEAD)",
                              {"Allow": "GET, HEAD"})  # fmt: skip

@@ -255,4 +255,4 @@ async def test_auth_none_serves_without_credentials_and_limits_by_address(serve:
         assert (await h.client.get("/metrics")).status == 200
         assert (await h.client.get("/api/v1/blocks", headers=bearer("whatever"))).status == 200
         assert (await h.client.get("/metrics")).status == 429  # one bucket for 127.0.0.1
-        assert (await h.client.get("/hidden")).status == 404  # never open by default
+        assert (await h.client.get("/hidden")).status == 429  # never open; scanning is limited too
