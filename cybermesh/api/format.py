@@ -107,7 +107,7 @@ def message_json(msg: Message) -> dict[str, Any]:
 
 
 def _field_json(fd: Any, value: Any) -> Any:
-    if fd.label == fd.LABEL_REPEATED:
+    if fd.is_repeated:
         return [_scalar_json(fd, v) for v in value]
     return _scalar_json(fd, value)
 

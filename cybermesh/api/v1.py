@@ -297,7 +297,7 @@ class Api:
         h = self._state_height(v)
         return {"height": h, "root": v.store.tree.root(h).hex()}
 
-    async def state_key(self, request: web.Request) -> Body:
+    async def state_key(self, request: web.Request) -> Body | tuple[int, Body]:
         key = parse_hex("key", request.match_info["key"], max_bytes=MAX_KEY_BYTES)
         if not key:
             raise BadParameter("key", "must not be empty")
