@@ -34,6 +34,7 @@ import hashlib
 import hmac
 import json
 import re
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -179,7 +180,13 @@ def is_valid_signature(key: VerificationKey, signing_input: bytes, signature: by
 
 def verify_jws(token: str, key: VerificationKey) -> tuple[dict[str, Any], bytes]:
     """(header, payload) of a compact JWS signed by `key` with `key.alg` (rules 1, 3-5)."""
-    header, payload, signing_input, signature = split(token)
+    return _verify_parts(split(token), key)
+
+
+def _verify_parts(
+    parts: tuple[dict[str, Any], bytes, bytes, bytes], key: VerificationKey
+) -> tuple[dict[str, Any], bytes]:
+    header, payload, signing_input, signature = parts
     if "crit" in header:
         raise TokenError("malformed", "crit header parameters are not supported")
     if header.get("alg") != key.alg:
@@ -241,12 +248,25 @@ def verify(
     leeway_s: int = 0,
 ) -> Claims:
     """The claims of `token` if it passes rules 1-10, else TokenError."""
-    header, _, _, _ = split(token)
-    kid = header.get("kid")
+    return checked(signed_claims(token, keys), audience=audience, issuer=issuer, now_s=now_s,
+                   leeway_s=leeway_s)  # fmt: skip
+
+
+def signed_claims(token: str, keys: dict[str, VerificationKey]) -> tuple[str, dict[str, Any]]:
+    """(kid, payload claims) of a token whose signature verifies (rules 1-5; no time rules)."""
+    parts = split(token)
+    kid = parts[0].get("kid")
     if not isinstance(kid, str) or kid not in keys:
         raise TokenError("unknown_kid", "no key with this kid")
-    _, payload = verify_jws(token, keys[kid])
-    claims = _json_object(payload, "payload")
+    _, payload = _verify_parts(parts, keys[kid])
+    return kid, _json_object(payload, "payload")
+
+
+def checked(
+    signed: tuple[str, dict[str, Any]], *, audience: str, issuer: str, now_s: int, leeway_s: int
+) -> Claims:
+    """Rules 6-10 on the output of `signed_claims`; the Claims of the bearer."""
+    kid, claims = signed
     check_claims(claims, audience=audience, issuer=issuer, now_s=now_s, leeway_s=leeway_s)
     jti = claims.get("jti", "")
     return Claims(
@@ -257,6 +277,31 @@ def verify(
         issuer=claims.get("iss", "") if isinstance(claims.get("iss"), str) else "",
         token_id=jti if isinstance(jti, str) else "",
     )
+
+
+class TokenVerifier:
+    """Rules 1-5 with a bounded memory of tokens that already passed them.
+
+    NOTE: a client polling with one token is verified once; the entry is keyed by the token's
+    exact text, so any changed byte is verified afresh. Only tokens that passed enter (at most
+    `size`, least recently used forgotten first); rules 6-10 (time, audience, issuer, subject)
+    are the caller's, on every use (`checked`)."""
+
+    def __init__(self, keys: dict[str, VerificationKey], size: int = 4096) -> None:
+        self.keys = dict(keys)
+        self.size = size
+        self._seen: OrderedDict[str, tuple[str, dict[str, Any]]] = OrderedDict()
+
+    def signed_claims(self, token: str) -> tuple[str, dict[str, Any]]:
+        hit = self._seen.get(token)
+        if hit is not None:
+            self._seen.move_to_end(token)
+            return hit
+        signed = signed_claims(token, self.keys)
+        self._seen[token] = signed
+        if len(self._seen) > self.size:
+            self._seen.popitem(last=False)
+        return signed
 
 
 def sign_jws(header: dict[str, Any], payload: bytes, key: SigningKey) -> str:

@@ -87,7 +87,7 @@ def keyring(api: ApiSettings) -> dict[str, jwt.VerificationKey]:
 
 def authenticate(
     api: ApiSettings,
-    keys: dict[str, jwt.VerificationKey],
+    tokens: jwt.TokenVerifier,
     authorization: str | None,
     peercert: dict[str, Any] | None,
     now_s: int,
@@ -100,8 +100,8 @@ def authenticate(
         if scheme.lower() != "bearer" or not token.strip():
             return Refusal("bad_authorization_header", "expected Authorization: Bearer <token>")
         try:
-            claims = jwt.verify(token.strip(), keys, audience=api.audience, issuer=api.issuer,
-                                now_s=now_s, leeway_s=api.leeway_s)  # fmt: skip
+            claims = jwt.checked(tokens.signed_claims(token.strip()), audience=api.audience,
+                                 issuer=api.issuer, now_s=now_s, leeway_s=api.leeway_s)  # fmt: skip
         except jwt.TokenError as exc:
             return Refusal(exc.reason, f"invalid token: {exc.reason}")
         return Identity(claims.subject, claims.role, "jwt")
@@ -139,6 +139,7 @@ class Guard:
     ) -> None:
         self.api = api
         self.keys = keys
+        self.tokens = jwt.TokenVerifier(keys)
         self.permission_of = permission_of
         self.clock_s = clock_s
         self.monotonic_ms = monotonic_ms
@@ -214,7 +215,7 @@ class Guard:
             return error(404, "not_found", f"no such endpoint: {method} {request.path[:200]}")
         who: Identity | Refusal | None = None
         if permission != "public":
-            who = authenticate(self.api, self.keys, request.headers.get("Authorization"),
+            who = authenticate(self.api, self.tokens, request.headers.get("Authorization"),
                                self._peercert(request), int(self.clock_s()))  # fmt: skip
         client = f"ip:{request.remote or '?'}"
         if isinstance(who, Identity):

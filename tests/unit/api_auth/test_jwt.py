@@ -183,3 +183,24 @@ def test_keys_never_show_their_secret() -> None:
     assert "s" * 32 not in repr(HS) + repr(HS.verification_key())
     with pytest.raises(ValueError):
         VerificationKey("short", "HS256", b"x" * 31)
+
+
+def test_the_verifier_remembers_good_tokens_only_and_still_checks_time_and_audience() -> None:
+    verifier = jwt.TokenVerifier(KEYS, size=2)
+    good = token()
+    first = verifier.signed_claims(good)
+    assert verifier.signed_claims(good) is first  # remembered: no second verification
+    rules = {"audience": AUD, "issuer": "", "leeway_s": 0}
+    assert jwt.checked(first, now_s=NOW, **rules).subject == "alice"  # type: ignore[arg-type]
+    with pytest.raises(TokenError, match="expired"):  # time rules still apply to a remembered token
+        jwt.checked(verifier.signed_claims(good), now_s=NOW + 3600, **rules)  # type: ignore[arg-type]
+    with pytest.raises(TokenError, match="wrong_audience"):
+        jwt.checked(verifier.signed_claims(good), audience="other", issuer="", now_s=NOW, leeway_s=0)
+    h, _, s = good.split(".")
+    forged = b64(json.dumps({"sub": "alice", "role": "admin", "aud": AUD, "exp": NOW + 3600}).encode())
+    for _ in range(2):  # a bad token is refused every time (never remembered)
+        with pytest.raises(TokenError, match="bad_signature"):
+            verifier.signed_claims(f"{h}.{forged}.{s}")
+    for i in range(3):  # bounded
+        verifier.signed_claims(token(sub=f"u{i}"))
+    assert len(verifier._seen) == 2

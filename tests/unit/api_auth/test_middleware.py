@@ -200,7 +200,7 @@ def test_install_names_an_unreadable_secret(tmp_path: Any) -> None:
 
 # --- authenticate(): the pure decision, including client certificates ----------------------
 
-KEYS = {"ed-1": ED.verification_key()}
+KEYS = jwt.TokenVerifier({"ed-1": ED.verification_key()})
 CERT = {"subject": ((("organizationName", "ACME"),), (("commonName", "ops-bot"),)),
         "subjectAltName": (("DNS", "ops.example"), ("URI", "spiffe://cm/ops"))}  # fmt: skip
 
