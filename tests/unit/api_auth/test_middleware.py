@@ -256,3 +256,17 @@ async def test_auth_none_serves_without_credentials_and_limits_by_address(serve:
         assert (await h.client.get("/api/v1/blocks", headers=bearer("whatever"))).status == 200
         assert (await h.client.get("/metrics")).status == 429  # one bucket for 127.0.0.1
         assert (await h.client.get("/hidden")).status == 429  # never open; scanning is limited too
+
+
+def test_the_example_settings_carry_a_loadable_api_section(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    from pathlib import Path
+
+    from cybermesh.api.auth.middleware import keyring
+    from cybermesh.config import load_settings
+
+    for name in [k for k in os.environ if k.startswith("CYBERMESH_")]:
+        monkeypatch.delenv(name)
+    api = load_settings(Path(__file__).resolve().parents[3] / "docs/examples/cybermesh.toml").api
+    assert (api.auth, api.jwt_keys[0].kid) == ("jwt", "ops-2026-11")
+    assert set(keyring(api)) == {"ops-2026-11"}
