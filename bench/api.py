@@ -14,7 +14,8 @@ validators keep committing a signed load.
    the latency of every answer. Paths vary per request: `blocks/{h}` picks a random committed
    height, `state/keys/{k}` a random known entity's reputation key (an inclusion proof).
 3. The validator's committed height is read before and after each endpoint's run:
-   `commits_per_s` shows the node kept committing while it served.
+   `commits_per_s` shows the node kept committing while it served; `baseline_commits_per_s`
+   is the same rate over --seconds without API load, measured first.
 
 Access control (docs/AUTH.md): on a localnet each load task gets its own operator token
 (subject `bench-<i>`: the per-client limits apply per task, as for many clients); with --url
@@ -149,6 +150,10 @@ def run(api: str, args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {}
     with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
         pool.submit(load_process, api, ["/health"], 0.2, 1, 0, []).result()  # warm the process up
+        h0, t0 = get_json(api + "/blocks/latest")["height"], time.monotonic()
+        time.sleep(args.seconds)  # the commit rate without API load, for comparison
+        h1, t1 = get_json(api + "/blocks/latest")["height"], time.monotonic()
+        out["baseline_commits_per_s"] = round((h1 - h0) / (t1 - t0), 1)
         for endpoint in ENDPOINTS:
             paths = paths_for(api, endpoint, rng)
             h0, t0 = get_json(api + "/blocks/latest")["height"], time.monotonic()

@@ -191,7 +191,7 @@ def _entity_row(raw_id: bytes, scan: bytes, value: bytes, version: int,
     except (UnicodeDecodeError, srec.CodecError):
         return None
     return EntityRow(entity_id, raw_id, rep.score if rep else 0, rep.anomalies if rep else 0,
-                     q_raw is not None, max(version, other_version if other is not None else 0))
+                     q_raw is not None, max(version, other_version))
 
 
 def _evidence(r: Any) -> dict[str, Any]:

@@ -11,9 +11,9 @@ Permissions:
    validators, consensus).
 3. `ops`: operator views (mempool, DLQ counts, Prometheus metrics, the legacy /mempool/ view).
 
-NOTE: unknown paths under `/api/v1/` answer a JSON 404 from a catch-all route
-(`CATCH_ALL`), which is not in this table; an auth middleware should treat a path that matches
-no `Route` as needing at least `read` (or deny it) rather than as public.
+NOTE: unknown paths under `/api/v1/` get a JSON 404 (and a known path with another method a
+JSON 405) from the API's error middleware, not from a route; an auth middleware should treat
+a path that matches no `Route` as needing at least `read` (or deny it), never as public.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from typing import Final, Literal
 Permission = Literal["public", "read", "ops"]
 
 PREFIX: Final = "/api/v1"
-CATCH_ALL: Final = PREFIX + "/{tail:.*}"
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
 """The read-only API `/api/v1` on the validator's Faust web server (aiohttp glue; docs/API.md).
 
 `register_api(app, node)` adds one aiohttp route per `routes.ROUTES` entry under `/api/v1`
-(plain aiohttp handlers on `app.web.web_app`, so an aiohttp middleware sees them) and a
-catch-all that answers unknown `/api/v1/...` paths with a JSON 404 (405 for a known path
-with another method).
+(plain aiohttp handlers on `app.web.web_app`, so an aiohttp middleware sees them) and the
+middleware `api_errors`, which turns the router's own 404 / 405 for a path under `/api/v1/`
+into the JSON error shape (routes added later, e.g. by the web view, are not shadowed).
 
 Rules:
 1. Answers come from this validator's RocksDB stores (ledger of committed blocks with their
@@ -15,6 +15,11 @@ Rules:
    with a message that carries no internals (logged with its traceback); all in the shape
    `{"error": {"code", "message"[, "parameter"]}}`.
 4. Pure parsing lives in `params.py`, JSON shapes in `format.py`, SQL in `reader.py`.
+5. Encoded answers are cached (`cache.AnswerCache`) under (path with query, version): the
+   committed height for ledger/state answers, the projected height for projection answers,
+   nothing for immutable ones (a committed block or tx by height/hash: 200s only), a 250 ms
+   time bucket for live views (mempool, DLQ, validators, consensus). Errors other than a 404
+   at a version are never cached.
 """
 
 from __future__ import annotations
@@ -23,13 +28,14 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, Final
 
 from aiohttp import web
 
 from cybermesh.api import format as fmt
 from cybermesh.api import openapi
+from cybermesh.api.cache import AnswerCache
 from cybermesh.api.params import (
     BadParameter,
     NotFound,
@@ -45,7 +51,7 @@ from cybermesh.api.params import (
     parse_text_id,
 )
 from cybermesh.api.reader import ProjectionReader
-from cybermesh.api.routes import CATCH_ALL, ROUTES, match
+from cybermesh.api.routes import PREFIX, ROUTES
 from cybermesh.block.hashing import block_hash
 from cybermesh.mempool.pool import Limits
 from cybermesh.node.outputs import decode_outputs
@@ -68,17 +74,32 @@ MAX_KEY_BYTES: Final = 2048
 
 
 def _json(status: int, body: Body) -> web.Response:
-    return web.Response(status=status, text=json.dumps(body, separators=(",", ":")), content_type="application/json")
+    return web.Response(status=status, body=json.dumps(body, separators=(",", ":")).encode(),
+                        content_type="application/json")
 
 
 def _error(status: int, code: str, message: str, parameter: str | None = None) -> web.Response:
     return _json(status, fmt.error_json(code, message, parameter))
 
 
-def wrap(fn: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
-    """Rule 3."""
+def wrap(
+    fn: Handler,
+    cache: AnswerCache | None = None,
+    version: Callable[[], Hashable | None] | None = None,
+    *,
+    only_ok: bool = False,
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """Rule 3, and rule 5 when `cache` and `version` are given (`only_ok`: cache 200s only)."""
 
     async def handle(request: web.Request) -> web.Response:
+        key = None
+        if cache is not None and version is not None:
+            ver = version()
+            if ver is not None:
+                key = (request.path_qs, ver)
+                hit = cache.get(key)
+                if hit is not None:
+                    return web.Response(status=hit[0], body=hit[1], content_type="application/json")
         try:
             out = await fn(request)
         except BadParameter as exc:
@@ -91,7 +112,10 @@ def wrap(fn: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
             log.exception("api %s %s failed", request.method, request.path)
             return _error(500, "internal", "internal error (logged by the validator)")
         status, body = out if isinstance(out, tuple) else (200, out)
-        return _json(status, body)
+        raw = json.dumps(body, separators=(",", ":")).encode()
+        if key is not None and cache is not None and (status == 200 or (status == 404 and not only_ok)):
+            cache.put(key, status, raw)
+        return web.Response(status=status, body=raw, content_type="application/json")
 
     handle.__name__ = fn.__name__
     return handle
@@ -106,6 +130,7 @@ class Api:
         self.validator_ids = [v.id for v in node.genesis.validators]
         self._reader: ProjectionReader | None = None
         self._openapi: Body | None = None
+        self.cache: AnswerCache | None = None
 
     # ------------------------------------------------------------------ access to the node
     def _validator(self) -> Any:
@@ -140,6 +165,29 @@ class Api:
             if isinstance(exc, OperationalError):
                 raise NotReady("the SQL projection database is unavailable") from exc
             raise
+
+    # ------------------------------------------------------------------ cache versions (rule 5)
+    def committed_version(self) -> Hashable | None:
+        v = self.node.validator
+        return None if v is None or v.pipeline is None else int(v.pipeline.machine.height)
+
+    def state_version(self) -> Hashable | None:
+        v = self.node.validator
+        return None if v is None or v.store is None else v.store.tree.latest
+
+    def projection_version(self) -> Hashable | None:
+        v = self.node.validator
+        return None if v is None or v.projector is None else int(v.projector.height)
+
+    def state_projection_version(self) -> Hashable | None:
+        s, p = self.state_version(), self.projection_version()
+        return None if s is None else (s, p)
+
+    def live_version(self) -> Hashable | None:
+        return int(time.monotonic() * 4)
+
+    def immutable_version(self) -> Hashable | None:
+        return 0
 
     def close(self) -> None:
         if self._reader is not None:
@@ -482,30 +530,68 @@ class Api:
         return {"total": sum(by_topic.values()), "by_topic": by_topic, "by_reason": dict(sorted(by_reason.items())),
                 "items": items}  # fmt: skip
 
-    # ------------------------------------------------------------------ catch-all
-    async def unknown(self, request: web.Request) -> web.Response:
-        if request.method != "GET" and match("GET", request.path) is not None:
-            resp = _error(405, "method_not_allowed", f"{request.method} not allowed: the API is read-only (GET)")
-            resp.headers["Allow"] = "GET, HEAD"
-            return resp
-        return _error(404, "not_found", f"no API route {request.path[:200]!r}")
-
 
 API_KEY: Final = web.AppKey("cybermesh_api", Api)
 
 
-def register_api(app: Any, node: Any) -> Api:
+@web.middleware
+async def api_errors(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    """The router's 404 (no route) and 405 (another method) under /api/v1/ as JSON errors."""
+    try:
+        return await handler(request)
+    except web.HTTPMethodNotAllowed as exc:
+        if not request.path.startswith(PREFIX + "/"):
+            raise
+        resp = _error(405, "method_not_allowed", f"{request.method} not allowed: the API is read-only (GET)")
+        resp.headers["Allow"] = ", ".join(sorted(exc.allowed_methods))
+        return resp
+    except web.HTTPNotFound:
+        if not request.path.startswith(PREFIX + "/"):
+            raise
+        return _error(404, "not_found", f"no API route {request.path[:200]!r}")
+
+
+CACHING: Final[dict[str, tuple[str, bool]]] = {
+    # operation -> (version method of Api, cache 200s only)
+    "openapi": ("immutable_version", True),
+    "blocks": ("committed_version", False),
+    "block_latest": ("committed_version", False),
+    "block_by_height": ("immutable_version", True),
+    "block_by_hash": ("immutable_version", True),
+    "tx_by_hash": ("immutable_version", True),
+    "txs_by_id": ("projection_version", False),
+    "state_root": ("state_version", False),
+    "state_key": ("state_version", False),
+    "entities": ("projection_version", False),
+    "entity": ("state_version", False),
+    "evidence_list": ("projection_version", False),
+    "evidence": ("state_projection_version", False),
+    "policies": ("state_projection_version", False),
+    "validators": ("live_version", False),
+    "consensus": ("live_version", False),
+    "mempool": ("live_version", False),
+    "dlq": ("live_version", False),
+}
+"""Rule 5 per operation; health and ready are never cached."""
+
+
+def register_api(app: Any, node: Any, *, cache_bytes: int = 16 << 20) -> Api:
     """Add the `/api/v1` routes of `routes.ROUTES` to the Faust app's aiohttp application.
 
     `/metrics` and `/mempool/` stay with their own views (registered elsewhere); the returned
-    `Api` is also stored as `web_app[API_KEY]`.
+    `Api` is also stored as `web_app[API_KEY]`. `cache_bytes=0` turns the answer cache off.
     """
     api = Api(node)
+    cache = AnswerCache(cache_bytes) if cache_bytes > 0 else None
+    api.cache = cache
     web_app: web.Application = app.web.web_app
     router = web_app.router
     for route in ROUTES:
         if route.in_openapi:
-            router.add_get(route.path, wrap(getattr(api, route.name)), name=route.name)
-    router.add_route("*", CATCH_ALL, api.unknown)
+            how = CACHING.get(route.name)
+            handler = (wrap(getattr(api, route.name), cache, getattr(api, how[0]), only_ok=how[1])
+                       if how is not None else wrap(getattr(api, route.name)))  # fmt: skip
+            router.add_get(route.path, handler, name=route.name)
+    web_app.middlewares.append(api_errors)
     web_app[API_KEY] = api
     return api

@@ -84,3 +84,21 @@ def test_records_decode_best_effort() -> None:
 def test_error_shape() -> None:
     assert fmt.error_json("not_found", "no") == {"error": {"code": "not_found", "message": "no"}}
     assert fmt.error_json("bad_parameter", "limit: x", "limit")["error"]["parameter"] == "limit"
+
+
+def test_proof_vectors_for_clients_verify() -> None:
+    """tests/vectors/api/proofs.json: what a browser verifier is checked against (docs/API.md)."""
+    from pathlib import Path
+
+    vectors = json.loads((Path(__file__).resolve().parents[2] / "vectors" / "api" / "proofs.json").read_text())
+    notes = set()
+    for case in vectors["cases"]:
+        root, key = bytes.fromhex(case["root"]), bytes.fromhex(case["key"])
+        value = None if case["value"] is None else bytes.fromhex(case["value"])
+        proof = fmt.proof_from_json(case["proof"])
+        assert verify_proof(root, key, value, proof), case["note"]
+        assert SparseMerkleProof.decode(bytes.fromhex(case["proof"]["encoded"])) == proof
+        assert not verify_proof(root, key + b"\x00", value, proof)
+        assert not verify_proof(bytes(31) + b"\x01", key, value, proof)
+        notes.add((case["present"], case["proof"]["leaf"] is None))
+    assert notes == {(True, False), (False, True), (False, False)}  # inclusion, empty end, other leaf
