@@ -20,7 +20,7 @@ from cybermesh.app import create_app
 from cybermesh.config import load_settings
 from tests.admission_kit import make_genesis
 from tests.api_token import api_env, token
-from tests.integration.api_auth.certs import CA, Issued
+from tests.integration.auth_tls.certs import CA, Issued
 
 
 def free_port() -> int:
