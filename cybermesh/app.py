@@ -135,7 +135,7 @@ def create_app(
         from cybermesh.node.service import Validator
 
         validator = Validator(
-            settings, genesis, mempool, registry, loop=app.loop, beacon=app.beacon
+            settings, genesis, mempool, registry, ingest=ingest, loop=app.loop, beacon=app.beacon
         )
         app.add_dependency(validator)
     app.cybermesh = Node(settings, genesis, ingest, mempool, replay, registry, agents, validator)  # type: ignore[attr-defined]

@@ -85,6 +85,9 @@ class ConsensusSettings(BaseModel):
     """Round timeout after a round that ended with a QC."""
     max_timeout_ms: int = Field(default=30_000, ge=10, le=3_600_000)
     """Cap of the exponentially backed-off round timeout."""
+    empty_block_delay_ms: int = Field(default=250, ge=0, le=60_000)
+    """An idle leader holds an empty block back this long after entering its round (0 = never;
+    docs/CONSENSUS.md "Proposal pacing"). Must be below base_timeout_ms / 2."""
     sync_batch: int = Field(default=64, ge=1, le=256)
     """Blocks asked for (and served) per sync request."""
     keep_committed: int = Field(default=10_000, ge=100)
@@ -95,6 +98,18 @@ class ConsensusSettings(BaseModel):
     """Run consensus, execution and the commit path in the worker (False: ingest only)."""
     project: bool = True
     """Project committed blocks into the SQL database at `db_url` (migrated at start)."""
+    catch_up: bool = True
+    """At start, replay ledger.blocks.v1 above this validator's height before joining
+    consensus (peers serve only their last keep_committed blocks; docs/NODE.md)."""
+
+    @model_validator(mode="after")
+    def _pacing_below_timeout(self) -> ConsensusSettings:
+        if self.empty_block_delay_ms * 2 > self.base_timeout_ms:
+            raise ValueError(
+                f"empty_block_delay_ms ({self.empty_block_delay_ms}) must be at most half of "
+                f"base_timeout_ms ({self.base_timeout_ms}): followers would time out the round"
+            )
+        return self
 
 
 class MempoolSettings(BaseModel):

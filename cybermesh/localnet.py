@@ -560,7 +560,10 @@ def wait_ready(plan: Plan, timeout_s: float) -> list[str]:
         for mid, m in list(pending.items()):
             st = member_status(m, token)
             if not st["alive"]:
-                problems[mid] = f"{mid} exited{exit_status(st['pid_file_pid'])}; see {m.log}"
+                status = exit_status(st["pid_file_pid"])
+                if worker_alive(m) is not None:  # a transient misreading of /proc: still running
+                    continue
+                problems[mid] = f"{mid} exited{status}; see {m.log}"
                 pending.pop(mid)
             elif st["web"] and st["ready"]:
                 pending.pop(mid)

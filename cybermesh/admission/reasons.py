@@ -41,6 +41,9 @@ class Reason(StrEnum):
     """`pubkey` is not the key registered for `producer_id`."""
     DUPLICATE = "duplicate"
     """The exact same bytes (same tx hash) were admitted within the dedupe window."""
+    ALREADY_COMMITTED = "already_committed"
+    """The tx is already in the committed state (decided by the ingest agent, not the core:
+    it is counted, not sent to the DLQ; docs/ADMISSION.md)."""
     REPLAY = "replay"
     """A different message with the same (producer_id, nonce) was admitted within 2 x skew."""
     RATE_LIMITED = "rate_limited"

@@ -17,6 +17,10 @@ Rules:
 5. About once a second (driven by batches), expired replay/dedupe entries and mempool entries
    past the age cap are dropped, and queued deletions of committed txs are flushed.
 6. An exception in one batch's bookkeeping is logged and counted; the agent keeps going.
+7. A record whose tx is already in the committed state (`committed(tx_hash)`, set by the
+   validator: e.g. a record this validator reads after the network committed it) is not
+   admitted and not verified: it is counted (`cybermesh_ingest_already_committed_total`), not
+   sent to the DLQ (it is neither invalid nor lost: it is in the ledger).
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from cybermesh.admission import (
     verify_candidates,
 )
 from cybermesh.admission.ratelimit import Bucket
+from cybermesh.admission.reasons import Reason
 from cybermesh.agents.audit import rejection_line
 from cybermesh.agents.ingest_metrics import IngestMetrics
 from cybermesh.mempool import Entry
@@ -87,6 +92,8 @@ class Ingest:
         self._next_maintenance = 0
         self._vid = validator_id.encode("utf-8")
         self.verify_threads = verify_threads
+        self.committed: Callable[[bytes], bool] | None = None
+        """Rule 7: is this tx hash in the committed state? (None: no state in this worker)"""
         self.verify_pool = (
             ThreadPoolExecutor(verify_threads, thread_name_prefix="cybermesh-verify")
             if verify_threads > 0
@@ -111,6 +118,13 @@ class Ingest:
         state = State(replay=self.replay.replay, seen=self.replay.seen, buckets=self.buckets)
         adm = self.admission
         checked = [adm.precheck(topic, raw, now) for raw in records]
+        committed = self.committed
+        if committed is not None:  # rule 7, before the signature check costs anything
+            known = [i for i, c in enumerate(checked) if isinstance(c, Candidate) and committed(c.tx_hash)]
+            for i in known:
+                c = checked[i]
+                assert isinstance(c, Candidate)
+                checked[i] = Rejected(c.topic, Reason.ALREADY_COMMITTED, "tx already committed", c.tx_hash, c.producer_id)
         candidates = [c for c in checked if isinstance(c, Candidate)]
         verified = iter(await self._verify(candidates))
         decisions: list[Decision] = [
@@ -128,6 +142,8 @@ class Ingest:
                 await self._reject(
                     topic, raw, "mempool_full", decision.producer_id, decision.tx_hash, now
                 )
+            elif decision.reason is Reason.ALREADY_COMMITTED:
+                self.metrics.already_committed.labels(topic).inc()
             else:
                 await self._reject(
                     topic, raw, decision.reason.value, decision.producer_id, decision.tx_hash, now

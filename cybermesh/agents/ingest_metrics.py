@@ -31,6 +31,12 @@ class IngestMetrics:
             ["topic", "reason"],
             registry=registry,
         )
+        self.already_committed = Counter(
+            "cybermesh_ingest_already_committed",
+            "Records not admitted because their tx is already committed (not DLQ'd)",
+            ["topic"],
+            registry=registry,
+        )
         self.mempool_txs = Gauge("cybermesh_mempool_txs", "Txs in the mempool", registry=registry)
         self.mempool_bytes = Gauge(
             "cybermesh_mempool_bytes", "Bytes of txs in the mempool", registry=registry

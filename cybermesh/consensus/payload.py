@@ -5,7 +5,8 @@ Consensus is payload-agnostic: it fills and checks the consensus fields of a hea
 tx_count, state_root_hint) to the application.
 
 NOTE (caller contracts):
-- `build(template, parent)` is called only on the leader of `template.round`, once per round;
+- `build(template, parent)` is called only on the leader of `template.round`; with proposal
+  pacing it may be called again in the same round (the last block built is the one proposed);
   it returns a Block whose header equals `template` in chain_id, height, round, parent_hash
   and proposer; it may lower the timestamp (e.g. clamp it to a window after the parent's) but
   it must stay above the parent's. Otherwise the replica does not propose in that round.

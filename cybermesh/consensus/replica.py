@@ -19,6 +19,14 @@ replicas vote (safety rules) and send the vote to the leader of r+1, whose 2f+1 
 the QC of r that starts r+1. On a local timeout a replica broadcasts a Timeout with its high
 QC; 2f+1 timeouts form a TC that starts r+1; f+1 timeouts of the current round make a replica
 time out at once. The 2-chain rule (`safety.committed_by`) commits.
+
+Proposal pacing (`empty_block_delay_ms` = d > 0; d = 0 proposes at once, as the simulator does):
+P1. A leader holding the certificate of r-1 builds its block at once. It proposes it at once when
+    the block carries transactions, or when its parent or grandparent does (those blocks need two
+    more certified rounds to commit: pacing must never delay a commit).
+P2. Otherwise (an empty block on an idle chain) it holds the proposal until `entered(r) + d`,
+    and the driver calls `tick(now_ms)` (every few ms, see `wants_tick`) so that transactions
+    arriving meanwhile are proposed at once (P1). d must stay well below the round timeout.
 """
 
 from __future__ import annotations
@@ -70,7 +78,7 @@ class Replica:
                  storage: SafetyStorage, *, payload: Payload | None = None,
                  pacemaker: PacemakerConfig | None = None, verify: Verify | None = None,
                  ledger: Sequence[block_pb2.CommittedBlock] = (), sync_batch: int = 64,
-                 keep_committed: int = 10_000,
+                 keep_committed: int = 10_000, empty_block_delay_ms: int = 0,
                  safety_rules: type[SafetyRules] = SafetyRules) -> None:
         self.validators = ValidatorSet.from_genesis(genesis)
         self.me = author
@@ -110,6 +118,11 @@ class Replica:
         """QCs of blocks not (yet) in the tree, by block hash."""
         self._proposed_round = 0
         self._timed_out_round = 0
+        self._empty_delay = empty_block_delay_ms
+        self._entered_ms = 0
+        """When this replica entered its current round (pacing rule P2)."""
+        self._held_round = 0
+        """The round whose (empty) proposal is held back (P2); 0 = none."""
 
     # ----------------------------------------------------------------- driver-facing API
 
@@ -128,9 +141,22 @@ class Replica:
             found = self._ledger_index[hash_].block
         return found
 
+    @property
+    def wants_tick(self) -> bool:
+        """A proposal is held back (pacing rule P2): the driver should call `tick` soon."""
+        return self._held_round == self.pacemaker.round and self._proposed_round < self._held_round
+
+    def tick(self, now_ms: int) -> Outputs:
+        """Re-try a held-back proposal (pacing rules P1-P2); a no-op otherwise."""
+        step = _Step()
+        if self.wants_tick:
+            self._maybe_propose(step, now_ms)
+        return step.freeze()
+
     def start(self, now_ms: int) -> Outputs:
         """Arm the first timer; propose if this replica leads the first round."""
         step = _Step()
+        self._entered_ms = now_ms
         step.timers.append(self.pacemaker.rearm(self.high_qc.vote_data.round, now_ms))
         self._maybe_propose(step, now_ms)
         return step.freeze()
@@ -196,6 +222,7 @@ class Replica:
             self._enter_round(timer, step, now)
 
     def _enter_round(self, timer: Timer, step: _Step, now: int) -> None:
+        self._entered_ms = now
         step.timers.append(timer)
         self._votes.prune(timer.round - 1)
         self._timeouts.prune(timer.round)
@@ -275,6 +302,10 @@ class Replica:
                 or h.timestamp <= parent.timestamp:
             step.rejected.append("invalid_payload")
             return
+        if self._hold(block, parent, now):
+            self._held_round = r
+            return
+        self._held_round = 0
         try:
             signature = self.safety.sign_proposal(block, qc, tc)
         except ConsensusError as exc:
@@ -287,6 +318,18 @@ class Replica:
         self._proposed_round = r
         step.broadcast.append(wrap(proposal))
         self._vote_on(self.me, proposal, step, now)  # persists before anything is released
+
+    def _hold(self, block: block_pb2.Block, parent: block_pb2.BlockHeader, now: int) -> bool:
+        """Pacing rule P2: hold back an empty block on an idle chain until entered + delay."""
+        if self._empty_delay <= 0 or now >= self._entered_ms + self._empty_delay:
+            return False
+        if block.header.tx_count > 0 or parent.tx_count > 0:
+            return False
+        grandparent = self.tree.header(bytes(parent.parent_hash))
+        if grandparent is None:
+            found = self._ledger_index.get(bytes(parent.parent_hash))
+            grandparent = found.block.header if found is not None else None
+        return grandparent is None or grandparent.tx_count == 0
 
     def _on_proposal(self, sender: str, p: consensus_pb2.Proposal, step: _Step, now: int) -> None:
         h = p.block.header

@@ -20,6 +20,9 @@ usually not committed. So validity is judged on a *speculative* state:
    does not descend from the committed tip, an ancestor or the block fails execution.
 6. `build` never raises: on failure it returns an empty Block, which the replica refuses to
    propose (`invalid_payload`).
+7. Candidates `build` finds already committed in the committed state (a tx this node admitted
+   after the network committed it) are handed to `on_committed_candidates`, so the mempool
+   drops them instead of offering them to every later block.
 
 `verified` holds tx hashes whose signatures THIS node checked (its mempool: admission); it is
 never filled from a peer's claims (docs/STATE.md §9).
@@ -38,6 +41,7 @@ from cybermesh.proto.v1 import block_pb2
 from cybermesh.state.context import StateReader
 from cybermesh.state.executor import Execution, InvalidBlockError, execute_block, filter_txs
 from cybermesh.state.machine import StateMachine
+from cybermesh.state.records import tx_key
 
 BlockLookup = Callable[[bytes], "block_pb2.Block | None"]
 Candidates = Callable[[int], Iterable[block_pb2.Tx]]
@@ -91,6 +95,8 @@ class NodePayload:
         self.verified = verified
         self.cache: dict[bytes, Speculative] = {}
         self.rejections: dict[str, int] = {}
+        self.on_committed_candidates: Callable[[list[bytes]], object] = lambda _hashes: None
+        """Rule 7: called with candidates the committed state already holds (mempool cleanup)."""
 
     # -------------------------------------------------------------- speculative state
     def _lookup(self, hash_: bytes) -> block_pb2.Block | None:
@@ -148,6 +154,7 @@ class NodePayload:
             txs, left_out = filter_txs(reader, fresh, template.height, ts, m.limits, self.verified)
             for r in left_out:
                 self._reject(f"filtered_{r.reason}")
+            self._evict_committed([r.tx for r in left_out if r.reason == "already_committed"])
             lag = min(m.height, parent.height)
             block = build_block(
                 parent, txs, template.proposer, template.round, ts, m.tree.root(lag),
@@ -160,6 +167,16 @@ class NodePayload:
             return block_pb2.Block()
         self.cache[execution.block_hash] = Speculative(block, execution, dict(execution.changes))
         return block
+
+    def _evict_committed(self, txs: list[block_pb2.Tx]) -> None:
+        """Rule 7: candidates whose tx hash is in the *committed* state (not only in a pending
+        block, which a fork could still drop) are reported for removal from the mempool."""
+        if not txs:
+            return
+        view = self.machine.view
+        hashes = [h for h in (hashlib.sha256(tx.raw).digest() for tx in txs) if view.get(tx_key(h)) is not None]
+        if hashes:
+            self.on_committed_candidates(hashes)
 
     def verify(self, block: block_pb2.Block, parent: block_pb2.BlockHeader) -> bool:
         """Follower: shape, lagged hint, execution on the speculative state (rules 4, 5)."""

@@ -100,14 +100,23 @@ class ObservedReplica:
     def on_timer(self, round_: int, now_ms: int) -> Any:
         return self._observe(self.replica.on_timer(round_, now_ms))
 
+    @property
+    def wants_tick(self) -> bool:
+        return bool(self.replica.wants_tick)
+
+    def tick(self, now_ms: int) -> Any:
+        return self._observe(self.replica.tick(now_ms))
+
 
 class Validator(mode.Service):
     def __init__(self, settings: Settings, genesis: Genesis, mempool: MempoolStore,
-                 registry: CollectorRegistry, **kwargs: Any) -> None:
+                 registry: CollectorRegistry, *, ingest: Any = None, **kwargs: Any) -> None:
         self.settings = settings
         self.genesis = genesis
         self.mempool = mempool
         self.registry = registry
+        self.ingest = ingest
+        """cybermesh.agents.ingest.Ingest of this worker (told what is committed), or None."""
         self.metrics = NodeMetrics(registry)
         self.store: StateStore | None = None
         self.ledger: LedgerStore | None = None
@@ -149,11 +158,22 @@ class Validator(mode.Service):
         if self.store.tree.latest is None:
             machine.start()
         payload = NodePayload(machine, self._candidates, verified=_InMempool(self.mempool))
+        payload.on_committed_candidates = self._remove
+        if self.ingest is not None:
+            from cybermesh.state.records import tx_key
+
+            view = machine.view
+            self.ingest.committed = lambda tx_hash: view.get(tx_key(tx_hash)) is not None
         audit = audit_logger(data / s.ingest.audit_file if s.ingest.audit_file else None, s.validator_id)
         self.pipeline = CommitPipeline(payload, self.ledger, after_commit=self.store.after_commit,
                                        remove_txs=self._remove, metrics=self.metrics, audit=audit,
                                        validator_id=s.validator_id)
         recovered = self.pipeline.recover()
+        if s.consensus.catch_up:
+            from cybermesh.node.catchup import catch_up
+            from cybermesh.wire.topics import LEDGER_BLOCKS
+
+            await catch_up(self.pipeline, g, s.kafka.bootstrap, s.ingest.topic_prefix + LEDGER_BLOCKS)
         recent = self.ledger.recent(s.consensus.keep_committed)
         log.info("validator %s: state height %d, ledger %d (%d recovered)", s.validator_id,
                  machine.height, self.ledger.top, recovered)
@@ -162,7 +182,8 @@ class Validator(mode.Service):
         replica = Replica(g, me.id, load_signing_key(s.consensus_key_path),
                           FileSafetyStorage(data / c.safety_file), payload=payload,
                           pacemaker=PacemakerConfig(c.base_timeout_ms, c.max_timeout_ms),
-                          ledger=recent, sync_batch=c.sync_batch, keep_committed=c.keep_committed)
+                          ledger=recent, sync_batch=c.sync_batch, keep_committed=c.keep_committed,
+                          empty_block_delay_ms=c.empty_block_delay_ms)
         payload.blocks = replica.block
         self.replica = replica
         self.metrics.round.set_function(lambda: replica.round)

@@ -19,6 +19,8 @@ Rules:
 5. Commits go to `on_commit` in order, awaited before the next input (the caller persists
    them); `rejected` reasons are counted as `driver_rejected_<reason>`.
 6. The clock (`now_ms`) comes from `clock_ms`, injected so tests can control it.
+7. A replica that holds a proposal back (proposal pacing: `wants_tick` true) gets `tick(now_ms)`
+   every `tick_ms` while it does, between messages; replicas without `tick` never do.
 """
 
 from __future__ import annotations
@@ -87,6 +89,7 @@ class ConsensusDriver:
         encode: Callable[[Any], bytes],
         on_commit: Callable[[Sequence[Any]], Awaitable[None] | None] | None = None,
         clock_ms: Callable[[], int] = wall_clock_ms,
+        tick_ms: int = 20,
     ) -> None:
         self.replica = replica
         self.transport = transport
@@ -97,6 +100,8 @@ class ConsensusDriver:
         self._encode = encode
         self._on_commit = on_commit
         self._clock = clock_ms
+        self._tick_s = tick_ms / 1000
+        self._next_tick_ms = 0
         self._timer: TimerLike | None = None
         self._task: asyncio.Task[None] | None = None
         self.metrics: Counter[str] = Counter()
@@ -128,7 +133,15 @@ class ConsensusDriver:
                 self._timer = None
                 await self._release(self.replica.on_timer(timer.round, self._clock()))
                 continue
+            if getattr(self.replica, "wants_tick", False):
+                now = self._clock()
+                if now >= self._next_tick_ms:
+                    self._next_tick_ms = now + int(self._tick_s * 1000)
+                    await self._release(self.replica.tick(now))  # type: ignore[attr-defined]
+                    continue
             wait_s = None if timer is None else max(0.0, (timer.at_ms - self._clock()) / 1000)
+            if getattr(self.replica, "wants_tick", False):
+                wait_s = self._tick_s if wait_s is None else min(wait_s, self._tick_s)
             try:
                 # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that
                 # races with a completed recv(), and stop() would then hang.

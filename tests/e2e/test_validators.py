@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import random
-import sqlite3
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -26,6 +25,7 @@ import nacl.signing
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from sqlalchemy import create_engine, text
 
 from cybermesh.block import block_hash
 from cybermesh.loadgen import LoadGenerator
@@ -142,15 +142,17 @@ async def wait_all_at_least(net: Network, height: int, name: str) -> None:
 
 
 def projection_rows(net: Network, v: str, top: int) -> tuple[list[Any], list[Any]]:
-    con = sqlite3.connect(str(net.base / v / "projection.db"))
+    """The block and transaction rows of v's projection up to `top` (SQLite or PostgreSQL)."""
+    engine = create_engine(net.db_url(v))
     try:
-        blocks = con.execute("select height, hash, parent_hash, state_root, tx_count from blocks "
-                             "where height <= ? order by height", (top,)).fetchall()
-        txs = con.execute("select height, idx, tx_hash, status from transactions where height <= ? "
-                          "order by height, idx", (top,)).fetchall()
+        with engine.connect() as con:
+            blocks = con.execute(text("select height, hash, parent_hash, state_root, tx_count from blocks "
+                                      "where height <= :top order by height"), {"top": top}).all()
+            txs = con.execute(text("select height, idx, tx_hash, status from transactions where height <= :top "
+                                   "order by height, idx"), {"top": top}).all()
     finally:
-        con.close()
-    return blocks, txs
+        engine.dispose()
+    return [tuple(r) for r in blocks], [tuple(r) for r in txs]
 
 
 async def check_network(net: Network, valid: list[Any], invalid: list[Any]) -> None:
@@ -187,7 +189,22 @@ async def check_network(net: Network, valid: list[Any], invalid: list[Any]) -> N
 
 
 async def test_four_validators_end_to_end(tmp_path: Path, kafka_bootstrap: str) -> None:
-    net = Network(tmp_path, kafka_bootstrap)
+    await run_end_to_end(Network(tmp_path, kafka_bootstrap))
+
+
+@pytest.mark.postgres
+async def test_four_validators_end_to_end_on_postgresql(tmp_path: Path, kafka_bootstrap: str, pg_url: str) -> None:
+    """The same run with each validator projecting into its own PostgreSQL database."""
+    net = Network(tmp_path, kafka_bootstrap, pg_url=pg_url)
+    net.create_databases()
+    try:
+        await run_end_to_end(net)
+    finally:
+        net.drop_databases()
+
+
+async def run_end_to_end(net: Network) -> None:
+    kafka_bootstrap = net.bootstrap
     await create_topics(kafka_bootstrap, net.prefix)
     valid, invalid, dups = make_events(net)
     net.start_all()

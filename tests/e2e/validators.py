@@ -54,8 +54,13 @@ PRODUCERS = {"det-0": (topics.ANOMALIES, "detector"), "ana-0": (topics.EVIDENCE,
 
 
 class Network:
-    def __init__(self, base: Path, bootstrap: str, n: int = 4, *, round_ms: int = 1000) -> None:
+    def __init__(self, base: Path, bootstrap: str, n: int = 4, *, round_ms: int = 1000,
+                 pg_url: str | None = None, env: dict[str, str] | None = None) -> None:
+        """Projections: one SQLite file per validator, or (pg_url) one PostgreSQL database per
+        validator on that server, created here and dropped by `drop_databases`."""
         self.base = base
+        self.pg_url = pg_url
+        self.extra_env = dict(env or {})
         self.bootstrap = bootstrap
         self.n = n
         self.tag = "e2e" + uuid.uuid4().hex[:8]
@@ -89,7 +94,31 @@ class Network:
         self.round_ms = round_ms
 
     def db_url(self, v: str) -> str:
+        if self.pg_url is not None:
+            from sqlalchemy.engine import make_url
+
+            return make_url(self.pg_url).set(database=f"{self.tag}_{v}").render_as_string(hide_password=False)
         return f"sqlite:///{self.base / v / 'projection.db'}"
+
+    def _pg_admin(self, statements: list[str]) -> None:
+        from sqlalchemy import create_engine, text
+
+        assert self.pg_url is not None
+        engine = create_engine(self.pg_url, isolation_level="AUTOCOMMIT")
+        try:
+            with engine.connect() as con:
+                for stmt in statements:
+                    con.execute(text(stmt))
+        finally:
+            engine.dispose()
+
+    def create_databases(self) -> None:
+        if self.pg_url is not None:
+            self._pg_admin([f'CREATE DATABASE "{self.tag}_{v}"' for v in self.ids])
+
+    def drop_databases(self) -> None:
+        if self.pg_url is not None:
+            self._pg_admin([f'DROP DATABASE IF EXISTS "{self.tag}_{v}" WITH (FORCE)' for v in self.ids])
 
     def env(self, v: str) -> dict[str, str]:
         d = self.base / v
@@ -113,6 +142,7 @@ class Network:
             "CYBERMESH_CONSENSUS__MAX_TIMEOUT_MS": str(4 * self.round_ms),
             **api_env(),  # /metrics needs a bearer token (docs/AUTH.md)
         })
+        env.update(self.extra_env)
         return env
 
     def start(self, v: str) -> None:

@@ -228,3 +228,53 @@ def test_precheck_verify_finish_equals_admit_in_turn() -> None:
         "admitted",
         "rate_limited",
     ]
+
+
+def test_batch_verification_agrees_with_pynacl_on_good_and_bad_signatures() -> None:
+    """verify_candidates (one libsodium scratch buffer per call) decides exactly as PyNaCl's
+    checked crypto_sign_open, including odd lengths, and shares nothing between threads."""
+    import concurrent.futures
+
+    import nacl.bindings
+    import nacl.exceptions
+    import nacl.signing
+
+    from cybermesh.admission import verify_candidates
+    from cybermesh.admission.decision import Candidate
+
+    key = nacl.signing.SigningKey(bytes(range(32)))
+    other = nacl.signing.SigningKey(bytes(range(1, 33)))
+    pk = bytes(key.verify_key)
+
+    def cand(pubkey: bytes, msg: bytes, sig: bytes) -> Candidate:
+        return Candidate("t", b"", b"", "p", 0, 0, 0, pubkey, sig, msg)
+
+    msgs = [b"", b"a", b"x" * 300, bytes(range(256)) * 40]
+    cases = []
+    for m in msgs:
+        sig = key.sign(m).signature
+        cases += [
+            cand(pk, m, sig),  # good
+            cand(pk, m + b"!", sig),  # message changed
+            cand(pk, m, sig[:-1] + bytes([sig[-1] ^ 1])),  # signature changed
+            cand(bytes(other.verify_key), m, sig),  # another key
+            cand(pk[:31], m, sig),  # short key
+            cand(pk, m, sig[:63]),  # short signature
+            cand(pk, m, b""),
+        ]
+
+    def reference(c: Candidate) -> bool:
+        try:
+            nacl.bindings.crypto_sign_open(c.signature + c.signing_bytes, c.pubkey)
+        except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError, ValueError):
+            return False
+        return True
+
+    want = [reference(c) for c in cases]
+    assert want.count(True) == len(msgs)
+    assert verify_candidates(cases) == want
+    assert [verify_candidates([c])[0] for c in cases] == want
+    assert verify_candidates([]) == []
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(verify_candidates, [cases] * 16))
+    assert all(r == want for r in results)

@@ -121,3 +121,31 @@ async def test_threaded_verification_gives_the_inline_results(tmp_path: Path) ->
     assert threaded == verify_candidates(candidates)
     assert threaded.count(False) == 1
     ingest.verify_pool.shutdown()
+
+
+async def test_a_record_already_committed_is_counted_not_admitted_nor_dlqd(app: Any) -> None:
+    """Rule 7: the validator tells ingest what is committed; such a record skips the signature
+    check, stays out of the mempool and the DLQ, and is counted."""
+    node = app.cybermesh
+    now = node.ingest.clock_ms()
+    dlqs = {t: FakeDlq() for t in topics.AI_TOPICS}
+    node.ingest.dlqs = dlqs
+    old, new = valid(topics.ANOMALIES, nonce=1, ts=now), valid(topics.ANOMALIES, nonce=2, ts=now)
+    committed = {hashlib.sha256(old).digest()}
+    asked: list[bytes] = []
+
+    def is_committed(tx_hash: bytes) -> bool:
+        asked.append(tx_hash)
+        return tx_hash in committed
+
+    node.ingest.committed = is_committed
+    async with node.agents[topics.ANOMALIES].test_context() as ctx:
+        await ctx.put(old)
+        await ctx.put(new)
+    assert [e.raw for e in node.mempool.pool.entries()] == [new]
+    assert dlqs[topics.ANOMALIES].sent == []
+    assert set(asked) == {hashlib.sha256(old).digest(), hashlib.sha256(new).digest()}
+    counted = node.registry.get_sample_value(
+        "cybermesh_ingest_already_committed_total", {"topic": topics.ANOMALIES}
+    )
+    assert counted == 1.0

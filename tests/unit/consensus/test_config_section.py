@@ -16,3 +16,10 @@ def test_defaults_and_env_override(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_bad_value_names_the_field() -> None:
     with pytest.raises(ConfigError, match=r"consensus\.sync_batch"):
         load_settings(consensus={"sync_batch": 0})
+
+
+def test_a_pacing_delay_above_half_the_round_timeout_is_refused() -> None:
+    assert load_settings().consensus.empty_block_delay_ms == 250
+    with pytest.raises(ConfigError, match=r"consensus.*empty_block_delay_ms \(600\).*base_timeout_ms \(1000\)"):
+        load_settings(consensus={"empty_block_delay_ms": 600})
+    assert load_settings(consensus={"empty_block_delay_ms": 0}).consensus.empty_block_delay_ms == 0

@@ -169,3 +169,24 @@ def test_payload_module_is_pure() -> None:
     bad = [m for _, m in _imports(path) if m.split(".")[0] in FORBIDDEN or m.startswith(
         ("cybermesh.agents", "cybermesh.stores", "cybermesh.p2p", "cybermesh.storage", "cybermesh.app"))]
     assert bad == []
+
+
+def test_build_reports_candidates_already_committed_but_not_those_only_pending() -> None:
+    """Rule 7: a tx committed on the committed state is reported for mempool removal; a tx in a
+    pending (uncommitted) block is not: a fork could still drop that block."""
+    import hashlib
+
+    m, chain = new_machine(), Chain()
+    pool = [a(1), a(2), a(3)]
+    reported: list[list[bytes]] = []
+    p = NodePayload(m, lambda n: pool[:n], chain.get)
+    p.on_committed_candidates = reported.append
+    b1 = chain.add(child(m, m.parent, [a(1)]))
+    assert p.verify(b1, m.parent)
+    m.commit(b1, p.execute_committed(b1))
+    p.forget_upto(1)
+    b2 = chain.add(child(m, b1.header, [a(2)]))
+    assert p.verify(b2, b1.header)  # pending, not committed
+    built = p.build(template(b2.header, 3), b2.header)
+    assert [bytes(t.raw) for t in built.txs] == [bytes(a(3).raw)]
+    assert reported == [[hashlib.sha256(a(1).raw).digest()]]
