@@ -23,6 +23,7 @@ from cybermesh.admission import Admission, rules_for
 from cybermesh.agents.audit import audit_logger
 from cybermesh.agents.ingest import Ingest, dlq_topics, register_agents
 from cybermesh.agents.ingest_metrics import IngestMetrics
+from cybermesh.api.auth.middleware import install as install_access_control
 from cybermesh.api.mempool import register_metrics_view, register_views
 from cybermesh.api.v1 import register_api
 from cybermesh.config import Settings, load_settings
@@ -130,6 +131,7 @@ def create_app(
     )
     register_views(app, mempool)
     register_web(app)
+    install_access_control(app, settings.api)  # TLS, authn/authz, limits, headers (docs/AUTH.md)
     validator = None
     if settings.consensus.enabled:
         from cybermesh.node.service import Validator
