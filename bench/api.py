@@ -17,6 +17,11 @@ validators keep committing a signed load.
    `commits_per_s` shows the node kept committing while it served; `baseline_commits_per_s`
    is the same rate over --seconds without API load, measured first.
 
+Access control (docs/AUTH.md): on a localnet each load task gets its own operator token
+(subject `bench-<i>`: the per-client limits apply per task, as for many clients); with --url
+pass --token (one client: that validator's api.rate_per_s and api.max_inflight_per_client cap
+the run; the non-200 count shows 429s).
+
 Prints one JSON object: per endpoint requests/s, p50/p90/p99/max in ms, non-200 count,
 commits/s during the run; the machine and the command.
 """
@@ -54,7 +59,8 @@ def percentile(sorted_ms: list[float], q: float) -> float:
 # --- the load generator (runs in its own process) ---------------------------------------------
 
 
-async def _load(base: str, paths: list[str], seconds: float, concurrency: int, seed: int) -> dict[str, Any]:
+async def _load(base: str, paths: list[str], seconds: float, concurrency: int, seed: int,
+                tokens: list[str]) -> dict[str, Any]:  # fmt: skip
     import aiohttp
 
     rng = random.Random(seed)
@@ -64,17 +70,18 @@ async def _load(base: str, paths: list[str], seconds: float, concurrency: int, s
     conn = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=conn) as session:
 
-        async def worker() -> None:
+        async def worker(i: int) -> None:
+            headers = {"Authorization": f"Bearer {tokens[i % len(tokens)]}"} if tokens else {}
             while time.perf_counter() < deadline:
                 path = paths[rng.randrange(len(paths))]
                 t0 = time.perf_counter()
-                async with session.get(base + path) as r:
+                async with session.get(base + path, headers=headers) as r:
                     await r.read()
                     statuses[r.status] = statuses.get(r.status, 0) + 1
                 latencies.append((time.perf_counter() - t0) * 1000)
 
         t0 = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        await asyncio.gather(*(worker(i) for i in range(concurrency)))
         elapsed = time.perf_counter() - t0
     latencies.sort()
     return {
@@ -89,16 +96,24 @@ async def _load(base: str, paths: list[str], seconds: float, concurrency: int, s
     }
 
 
-def load_process(base: str, paths: list[str], seconds: float, concurrency: int, seed: int) -> dict[str, Any]:
+def load_process(base: str, paths: list[str], seconds: float, concurrency: int, seed: int,
+                 tokens: list[str]) -> dict[str, Any]:  # fmt: skip
     """Entry point of the load-generator process."""
-    return asyncio.run(_load(base, paths, seconds, concurrency, seed))
+    return asyncio.run(_load(base, paths, seconds, concurrency, seed, tokens))
 
 
 # --- orchestration ----------------------------------------------------------------------------
 
 
+TOKENS: list[str] = []
+"""Bearer tokens of the load tasks; TOKENS[0] also reads the setup answers."""
+
+
 def get_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=10) as r:
+    request = urllib.request.Request(url)
+    if TOKENS:
+        request.add_header("Authorization", f"Bearer {TOKENS[0]}")
+    with urllib.request.urlopen(request, timeout=10) as r:
         return json.loads(r.read())
 
 
@@ -134,7 +149,7 @@ def run(api: str, args: argparse.Namespace) -> dict[str, Any]:
     rng = random.Random(args.seed)
     out: dict[str, Any] = {}
     with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-        pool.submit(load_process, api, ["/health"], 0.2, 1, 0).result()  # warm the process up
+        pool.submit(load_process, api, ["/health"], 0.2, 1, 0, []).result()  # warm the process up
         h0, t0 = get_json(api + "/blocks/latest")["height"], time.monotonic()
         time.sleep(args.seconds)  # the commit rate without API load, for comparison
         h1, t1 = get_json(api + "/blocks/latest")["height"], time.monotonic()
@@ -142,7 +157,8 @@ def run(api: str, args: argparse.Namespace) -> dict[str, Any]:
         for endpoint in ENDPOINTS:
             paths = paths_for(api, endpoint, rng)
             h0, t0 = get_json(api + "/blocks/latest")["height"], time.monotonic()
-            result = pool.submit(load_process, api, paths, args.seconds, args.concurrency, args.seed).result()
+            result = pool.submit(load_process, api, paths, args.seconds, args.concurrency, args.seed,
+                                 TOKENS).result()  # fmt: skip
             h1, t1 = get_json(api + "/blocks/latest")["height"], time.monotonic()
             result["commits_per_s"] = round((h1 - h0) / (t1 - t0), 1)
             out[endpoint] = result
@@ -161,11 +177,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bootstrap")
     p.add_argument("--base-port", type=int, default=47200)
     p.add_argument("--keep", action="store_true")
+    p.add_argument("--token", help="bearer token for --url (docs/AUTH.md)")
     args = p.parse_args(argv)
     producer = None
     result: dict[str, Any] = {"load_generator": "bench/api.py load_process: a separate Python process, "
                               "asyncio + aiohttp ClientSession, keep-alive"}  # fmt: skip
     if args.url:
+        TOKENS[:] = [args.token] if args.token else []
         api = args.url.rstrip("/") + "/api/v1"
         result.update(run(api, args))
     else:
@@ -182,6 +200,9 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"bench: localnet up failed: {up.stderr[-3000:]}")
         try:
             plan = Plan.load(args.dir)
+            from cybermesh.localnet import issue_token
+
+            TOKENS[:] = [issue_token(plan.dir, ttl_s=3600, subject=f"bench-{i}") for i in range(args.concurrency)]
             api = f"http://127.0.0.1:{plan.members[0].web_port}/api/v1"
             maps = [a for t in ("ai.anomalies.v1", "ai.evidence.v1", "ai.policy.v1")
                     for a in ("--topic-map", f"{t}={plan.topic_prefix}{t}")]  # fmt: skip

@@ -23,6 +23,7 @@ from cybermesh.admission import Admission, rules_for
 from cybermesh.agents.audit import audit_logger
 from cybermesh.agents.ingest import Ingest, dlq_topics, register_agents
 from cybermesh.agents.ingest_metrics import IngestMetrics
+from cybermesh.api.auth.middleware import install as install_access_control
 from cybermesh.api.mempool import register_metrics_view, register_views
 from cybermesh.api.v1 import register_api
 from cybermesh.config import Settings, load_settings
@@ -30,6 +31,7 @@ from cybermesh.genesis import Genesis
 from cybermesh.kafka.client import faust_options
 from cybermesh.mempool import Caps
 from cybermesh.tables.mempool import MempoolStore, ReplayStore
+from cybermesh.web import register_web
 from cybermesh.wire import topics
 
 
@@ -129,6 +131,8 @@ def create_app(
         within_s=ing.batch_within_ms / 1000,
     )
     register_views(app, mempool)
+    register_web(app)
+    install_access_control(app, settings.api)  # TLS, authn/authz, limits, headers (docs/AUTH.md)
     validator = None
     if settings.consensus.enabled:
         from cybermesh.node.service import Validator

@@ -335,6 +335,105 @@ class DbSettings(BaseModel):
         return self
 
 
+class JwtKeySettings(BaseModel):
+    """One JWT verification key. Several may be configured at once: rotation by `kid`
+    (docs/AUTH.md). A token is checked with the key its header's `kid` names, and only with
+    that key's `alg`."""
+
+    model_config = {"extra": "forbid"}
+
+    kid: str = Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    """Key id (the `kid` header of tokens signed with this key); unique."""
+    alg: Literal["EdDSA", "HS256"]
+    """EdDSA (Ed25519; the validator holds only the public key) or HS256 (shared secret)."""
+    public_key: str = Field(default="", pattern=r"^([0-9a-fA-F]{64})?$")
+    """EdDSA only: the Ed25519 public key, 64 hex chars (public, so it may sit in the TOML)."""
+    secret_file: Path | None = None
+    """HS256 only: a file holding the shared secret (its bytes, surrounding whitespace
+    stripped; at least 32). Secrets are never written inline in settings or logs."""
+
+    @model_validator(mode="after")
+    def _material(self) -> JwtKeySettings:
+        if self.alg == "EdDSA" and (not self.public_key or self.secret_file is not None):
+            raise ValueError(f"kid {self.kid}: EdDSA takes public_key (hex), not secret_file")
+        if self.alg == "HS256" and (self.secret_file is None or self.public_key):
+            raise ValueError(f"kid {self.kid}: HS256 takes secret_file, not public_key")
+        return self
+
+
+AuthMode = Literal["jwt", "mtls", "both", "none"]
+
+
+class ApiSettings(BaseModel):
+    """Access control of the worker's web server (docs/AUTH.md). Health, readiness and the
+    OpenAPI document are always public; every other route needs an identity and a role."""
+
+    model_config = {"extra": "forbid"}
+
+    auth: AuthMode = "jwt"
+    """jwt: `Authorization: Bearer <token>`. mtls: TLS client certificate from `client_ca`
+    (required in the handshake). both: either one (the TLS layer asks for a certificate but
+    does not require it; a bearer token, when sent, decides). none: no authentication, every
+    route open (only when set explicitly; logged as a warning at start)."""
+    audience: str = Field(default="cybermesh-api", min_length=1)
+    """Tokens must carry this in `aud`."""
+    issuer: str = ""
+    """If set, tokens must carry exactly this `iss`."""
+    leeway_s: int = Field(default=60, ge=0, le=600)
+    """Clock skew tolerated on exp, nbf and iat."""
+    jwt_keys: list[JwtKeySettings] = []
+    """Verification keys; in TOML `[[api.jwt_keys]]` tables."""
+    tls_cert: Path | None = None
+    """Server certificate chain (PEM). With tls_key, the web server speaks HTTPS only."""
+    tls_key: Path | None = None
+    """Server private key (PEM)."""
+    client_ca: Path | None = None
+    """CA bundle (PEM) that client certificates must chain to (modes mtls and both)."""
+    client_roles: dict[str, str] = {}
+    """Client certificate name -> role. Names are `CN=<common name>` or a SAN as
+    `DNS:<name>`, `URI:<uri>`, `email:<address>`, `IP Address:<ip>`; the certificate's CN is
+    tried first, then its SANs in order; the first name listed here wins."""
+    roles: dict[str, list[Literal["read", "ops", "admin", "*"]]] = {
+        "viewer": ["read"],
+        "operator": ["read", "ops"],
+        "admin": ["*"],
+    }
+    """Role -> permissions (read: chain data; ops: mempool, DLQ, metrics; `*`: all).
+    A role not listed here is granted nothing (403)."""
+    rate_per_s: int = Field(default=50, ge=1, le=100_000)
+    """Requests per second per client (token-bucket refill); excess answers 429."""
+    burst: int = Field(default=100, ge=1, le=1_000_000)
+    """Token-bucket capacity per client."""
+    max_inflight: int = Field(default=64, ge=1, le=10_000)
+    """Requests in handlers at once (all clients); over the cap answers 429."""
+    max_inflight_per_client: int = Field(default=8, ge=1, le=10_000)
+    """Requests in handlers at once per client; over the cap answers 429."""
+    max_clients: int = Field(default=10_000, ge=1)
+    """Rate-limit buckets remembered (least recently used forgotten first)."""
+    access_log: bool = True
+    """One JSON line per request on the `cybermesh.access` logger (never tokens or bodies)."""
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ApiSettings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together")
+        if self.auth in ("mtls", "both") and (self.tls_cert is None or self.client_ca is None):
+            raise ValueError(f"auth = {self.auth!r} needs tls_cert, tls_key and client_ca")
+        if self.client_ca is not None and self.tls_cert is None:
+            raise ValueError("client_ca needs tls_cert and tls_key (client certificates need TLS)")
+        kids = [k.kid for k in self.jwt_keys]
+        if len(kids) != len(set(kids)):
+            raise ValueError(f"jwt_keys: duplicate kid in {sorted(kids)}")
+        unknown = sorted({r for r in self.client_roles.values() if r not in self.roles})
+        if unknown:
+            raise ValueError(f"client_roles: roles {unknown} are not in roles")
+        return self
+
+
 class Settings(BaseSettings):
     """Validator settings. Field docs say what each one does."""
 
@@ -366,6 +465,7 @@ class Settings(BaseSettings):
     p2p: P2PSettings = P2PSettings()
     ingest: IngestSettings = IngestSettings()
     db: DbSettings = DbSettings()
+    api: ApiSettings = ApiSettings()
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         """repr/str show `db_url` with its password redacted (secrets never logged)."""

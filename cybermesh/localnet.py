@@ -23,6 +23,11 @@ Rules:
    `cybermesh.app` worker are ever signalled.
 5. `stop`: SIGTERM the worker's process group, wait up to the grace period, then SIGKILL;
    stopping a stopped worker is fine.
+6. API access control is ON (docs/AUTH.md): `prepare` makes one Ed25519 JWT key per network
+   (`keys/api.jwt.key`, kid `localnet-<8 hex of its public key>`) and writes its public key into
+   every validator's `[api]` settings (with generous per-client rate limits, 1000/s, burst
+   2000: tests and benchmarks drive a local network hard); `status` and `wait_ready` read /mempool/ and /metrics with
+   a short-lived operator token signed by it (`issue_token`).
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
 
+from cybermesh.api.auth import jwt
 from cybermesh.config import KafkaSettings
 from cybermesh.genesis import parse_genesis
 from cybermesh.genesis_io import load_genesis, write_genesis
@@ -54,6 +60,8 @@ from cybermesh.wire.signing import key_from_seed
 
 ROOT = Path(__file__).resolve().parents[1]
 PRODUCER_ID = "load-0"
+API_KEY_FILE = "api.jwt.key"
+STATUS_TOKEN_TTL_S = 300
 TOPIC_EXISTS = 36
 
 
@@ -130,8 +138,25 @@ def _toml_str(value: str) -> str:
     return json.dumps(value)  # a JSON string of printable text is a TOML basic string
 
 
+def api_key(directory: str | Path) -> jwt.SigningKey:
+    """Rule 6: the network's API signing key (KeyFileError when `prepare` has not made it)."""
+    seed = read_seed(Path(directory) / "keys" / API_KEY_FILE)
+    pub = bytes(key_from_seed(seed).verify_key)
+    return jwt.SigningKey("localnet-" + pub.hex()[:8], "EdDSA", seed)
+
+
+def issue_token(
+    directory: str | Path, role: str = "operator", ttl_s: int = STATUS_TOKEN_TTL_S,
+    subject: str = "localnet",
+) -> str:  # fmt: skip
+    """A bearer token for this network's validators (rule 6)."""
+    return jwt.issue(api_key(directory), subject=subject, role=role, audience="cybermesh-api",
+                     now_s=int(time.time()), ttl_s=ttl_s)  # fmt: skip
+
+
 def _write_config(plan: Plan, m: Member, keys: Path) -> None:
     data = Path(m.dir) / "data"
+    key = api_key(plan.dir)
     text = "\n".join(
         [
             f"validator_id = {_toml_str(m.id)}",
@@ -155,6 +180,16 @@ def _write_config(plan: Plan, m: Member, keys: Path) -> None:
             "",
             "[db]",
             "migrate_on_start = true  # a local network: the workers migrate their database",
+            "",
+            "[api]",
+            'auth = "jwt"',
+            "rate_per_s = 1000  # a development network: tests and benchmarks drive it hard",
+            "burst = 2000",
+            "",
+            "[[api.jwt_keys]]",
+            f"kid = {_toml_str(key.kid)}",
+            'alg = "EdDSA"',
+            f'public_key = "{key.verification_key().material.hex()}"',
             "",
         ]
     )
@@ -203,6 +238,7 @@ def prepare(
         for i, v in enumerate(ids)
     )
     producer_key = keys / f"{PRODUCER_ID}.key"
+    _key(keys / API_KEY_FILE)  # rule 6 (also for a localnet made before access control)
     new_chain = not genesis_path.exists()
     if new_chain:
         doc = {
@@ -429,8 +465,11 @@ def stop_worker(m: Member, grace_s: float = 20.0) -> str:
 _HEIGHT_METRIC = re.compile(r"^(cybermesh_[a-z_]*height[a-z_]*)(?:\{[^}]*\})?\s+([0-9.eE+-]+)$")
 
 
-def _get(port: int, path: str, timeout_s: float = 2.0) -> bytes:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout_s) as r:
+def _get(port: int, path: str, token: str | None = None, timeout_s: float = 2.0) -> bytes:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(request, timeout=timeout_s) as r:
         body: bytes = r.read()
         return body
 
@@ -454,26 +493,32 @@ def counter_sum(text: str, name: str) -> int | None:
     return total
 
 
-def member_status(m: Member) -> dict[str, Any]:
-    """pid alive, web answering, mempool size, heights the worker exposes (None when not)."""
+def member_status(m: Member, token: str | None = None) -> dict[str, Any]:
+    """pid alive, web answering, mempool size, heights the worker exposes (None when not).
+    `token`: an operator bearer token (default: one signed with the network's key, rule 6)."""
     pid = read_pid(m)
     alive = worker_alive(m) is not None
     row: dict[str, Any] = {"id": m.id, "pid": pid if alive else None, "pid_file_pid": pid, "alive": alive, "web_port": m.web_port,
-                           "web": False, "ready": None, "mempool": None, "admitted": None, "committed_txs": None,
+                           "web": False, "ready": None, "mempool": None, "admitted": None, "already_committed": None,
+                           "committed_txs": None,
                            "height": None, "heights": {}, "log": m.log}  # fmt: skip
     if not alive:
         return row
+    if token is None:
+        with contextlib.suppress(OSError, ValueError):
+            token = issue_token(Path(m.dir).parent)
     try:
-        pool = json.loads(_get(m.web_port, "/mempool/?txs=0"))
+        pool = json.loads(_get(m.web_port, "/mempool/?txs=0", token))
         row.update(web=True, ready=pool.get("ready"), mempool=pool.get("count"))
     except (OSError, ValueError):
         return row
     try:
-        metrics = _get(m.web_port, "/metrics").decode()
+        metrics = _get(m.web_port, "/metrics", token).decode()
     except (OSError, ValueError):
         metrics = ""
     heights = heights_from_metrics(metrics)
     row["admitted"] = counter_sum(metrics, "cybermesh_admitted_total")
+    row["already_committed"] = counter_sum(metrics, "cybermesh_ingest_already_committed_total")
     row["committed_txs"] = counter_sum(metrics, "cybermesh_committed_txs_total")
     row["heights"] = heights
     if "cybermesh_height" in heights:  # the commit path's gauge: last committed height
@@ -511,8 +556,9 @@ def wait_ready(plan: Plan, timeout_s: float) -> list[str]:
     pending = {m.id: m for m in plan.members}
     problems: dict[str, str] = {}
     while pending and time.monotonic() < deadline:
+        token = issue_token(plan.dir)
         for mid, m in list(pending.items()):
-            st = member_status(m)
+            st = member_status(m, token)
             if not st["alive"]:
                 status = exit_status(st["pid_file_pid"])
                 if worker_alive(m) is not None:  # a transient misreading of /proc: still running

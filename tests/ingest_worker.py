@@ -23,6 +23,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from cybermesh.genesis import Genesis
 from cybermesh.wire import topics
+from tests.api_token import api_env, authorization
 
 ROOT = Path(__file__).resolve().parents[1]
 FAUST = Path(sys.executable).with_name("faust")
@@ -114,6 +115,7 @@ class Worker:
                 "CYBERMESH_KAFKA__BOOTSTRAP": bootstrap,
                 "CYBERMESH_INGEST__TOPIC_PREFIX": self.prefix,
                 "CYBERMESH_CONSENSUS__ENABLED": "false",  # ingest only (no keys, not a validator)
+                **api_env(),  # the web views need a bearer token (docs/AUTH.md)
             }
         )
         self.env.pop("CYBERMESH_CONFIG", None)
@@ -147,7 +149,9 @@ class Worker:
             )
 
     def get(self, path: str) -> bytes:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as r:
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}")
+        request.add_header("Authorization", authorization("operator"))
+        with urllib.request.urlopen(request, timeout=5) as r:
             body: bytes = r.read()
             return body
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from cybermesh.api.auth.openapi import secure
 from cybermesh.api.params import MAX_CURSOR_BYTES, MAX_ID_CHARS, MAX_LIMIT
 from cybermesh.api.routes import ROUTES
 
@@ -191,10 +192,10 @@ def document() -> S:
         if route.in_openapi:
             paths.setdefault(route.path, {})[route.method.lower()] = _operation(
                 route.name, route.summary, route.permission)
-    return {
+    return secure({  # security schemes, 401/403/429 (cybermesh/api/auth/openapi.py)
         "openapi": "3.1.0",
         "info": {"title": "CyberMesh validator read API", "version": "1.0.0",
                  "description": "Read-only views of one validator (docs/API.md)."},
         "paths": paths,
         "components": {"schemas": SCHEMAS},
-    }
+    })

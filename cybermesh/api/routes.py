@@ -6,7 +6,8 @@ reads this table; the API module registers exactly these routes and the OpenAPI 
 lists exactly the `/api/v1` ones (a test keeps the three in step).
 
 Permissions:
-1. `public`: no credentials (liveness, readiness, the OpenAPI document).
+1. `public`: no credentials (liveness, readiness, the OpenAPI document, the web view's page
+   and static files).
 2. `read`: chain data (blocks, transactions, state and proofs, entities, evidence, policies,
    validators, consensus).
 3. `ops`: operator views (mempool, DLQ counts, Prometheus metrics, the legacy /mempool/ view).
@@ -69,6 +70,12 @@ ROUTES: Final[tuple[Route, ...]] = (
     Route("GET", PREFIX + "/dlq", "ops", "dlq", "rejections (DLQ records) by topic and reason"),
     Route("GET", "/metrics", "ops", "metrics", "Prometheus metrics (text exposition)"),
     Route("GET", "/mempool/", "ops", "mempool_view", "legacy mempool view (docs/ADMISSION.md)"),
+    # The web view (cybermesh/web, registered by register_web; docs/WEB.md): public, because a
+    # browser cannot send a bearer token for a page load and these hold no data (the page
+    # reads /api/v1 itself, with the operator's token).
+    Route("GET", "/ui", "public", "web_redirect", "redirect to the web view"),
+    Route("GET", "/ui/", "public", "web_index", "the web view (HTML)"),
+    Route("GET", "/ui/static/{name}", "public", "web_static", "the web view's scripts, stylesheet, icon"),
 )
 
 

@@ -10,7 +10,9 @@ up: keys (consensus + node per validator, producer `load-0` registered for every
 with every role), genesis, one TOML config per validator, the broker (`scripts/kafka start`,
 reused if running; skipped with --bootstrap), the topics, then one
 `faust -A cybermesh.app worker` per validator in the background; waits until every worker's
-web server reports its mempool ready. Logs: <dir>/logs/<id>.log; pids: <dir>/run/<id>.pid.
+web server reports its mempool ready, and prints an operator bearer token and the web view's
+URL (`http://127.0.0.1:PORT/ui/#token=...`): the workers' API needs a token (docs/AUTH.md;
+more with `cybermesh token issue`). Logs: <dir>/logs/<id>.log; pids: <dir>/run/<id>.pid.
 status: per validator: pid alive, web port answering, mempool size, committed height (from
 the worker's `cybermesh_*height*` gauges, when it exposes them).
 down: SIGTERM, wait --grace seconds, SIGKILL; idempotent. --stop-broker also stops the broker
@@ -39,6 +41,7 @@ from rich.table import Table
 from cybermesh import localnet as ln
 
 DEFAULT_DIR = Path(".local/localnet")
+UI_TOKEN_TTL_S = 12 * 3600
 
 
 def register(sub: Any) -> None:
@@ -113,6 +116,10 @@ def run_up(args: argparse.Namespace) -> int:
         return _fail(1, "; ".join(problems) + " (`cybermesh localnet down` stops the others)")
     if not args.json:
         err.print(f"producer key: {plan.producer_key} (producer id {plan.producer_id}); genesis: {plan.genesis}")
+        token = ln.issue_token(plan.dir, role="operator", ttl_s=UI_TOKEN_TTL_S, subject="localnet-operator")
+        err.print(f"API: operator bearer token (12 h; docs/AUTH.md): {token}")
+        err.print(f"web view: http://127.0.0.1:{plan.members[0].web_port}/ui/#token={token}")
+        err.print(f"more tokens: cybermesh token issue --role viewer|operator|admin --ttl 1h --localnet-dir {args.dir}")
     return 0
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from cybermesh.localnet import Plan, heights_from_metrics
+from cybermesh.localnet import Plan, heights_from_metrics, issue_token
 from cybermesh.proto.v1 import control_pb2
 from tests.integration.localnet.test_localnet import cli, free_base
 
@@ -27,8 +27,11 @@ def gauges(plan: Plan) -> list[dict[str, int]]:
     import urllib.request
 
     out = []
+    token = issue_token(plan.dir)  # the localnet's workers need a bearer token (docs/AUTH.md)
     for m in plan.members:
-        with urllib.request.urlopen(f"http://127.0.0.1:{m.web_port}/metrics", timeout=5) as r:
+        request = urllib.request.Request(f"http://127.0.0.1:{m.web_port}/metrics")
+        request.add_header("Authorization", f"Bearer {token}")
+        with urllib.request.urlopen(request, timeout=5) as r:
             text = r.read().decode()
         g = heights_from_metrics(text)
         for line in text.splitlines():

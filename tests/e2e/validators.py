@@ -20,6 +20,7 @@ from typing import Any
 
 from cybermesh.genesis import Genesis, parse_genesis
 from cybermesh.wire import topics
+from tests.api_token import api_env, authorization
 
 ROOT = Path(__file__).resolve().parents[2]
 FAUST = Path(sys.executable).parent / "faust"
@@ -142,6 +143,7 @@ class Network:
             "CYBERMESH_DB__MIGRATE_ON_START": "true",
             "CYBERMESH_CONSENSUS__BASE_TIMEOUT_MS": str(self.round_ms),
             "CYBERMESH_CONSENSUS__MAX_TIMEOUT_MS": str(4 * self.round_ms),
+            **api_env(),  # /metrics needs a bearer token (docs/AUTH.md)
         })
         env.update(self.extra_env)
         return env
@@ -185,7 +187,8 @@ class Network:
         except (OSError, TimeoutError):
             return None
         try:
-            writer.write(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+            auth = authorization("operator").encode()
+            writer.write(b"GET /metrics HTTP/1.0\r\nHost: x\r\nAuthorization: " + auth + b"\r\n\r\n")
             await writer.drain()
             body = (await asyncio.wait_for(reader.read(), 5)).decode(errors="replace")
         except (OSError, TimeoutError):

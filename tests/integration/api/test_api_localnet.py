@@ -32,7 +32,7 @@ import pytest
 from cybermesh.api import openapi
 from cybermesh.api.format import proof_from_json
 from cybermesh.api.routes import ROUTES
-from cybermesh.localnet import Plan
+from cybermesh.localnet import Plan, issue_token
 from cybermesh.state import verify_proof
 from cybermesh.state.params import PARAMS
 from cybermesh.state.records import reputation_key
@@ -114,6 +114,10 @@ def net(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     try:
         assert up.returncode == 0, up.stderr + logs(d)
         plan = Plan.load(d)
+        # access control is on: every urlopen below sends the localnet's operator token
+        opener = urllib.request.build_opener()
+        opener.addheaders = [("Authorization", f"Bearer {issue_token(plan.dir, ttl_s=3600)}")]
+        urllib.request.install_opener(opener)
         urls = [f"http://127.0.0.1:{m.web_port}" for m in plan.members]
         wait_until(lambda: all(fetch(u + "/api/v1/ready")[0] == 200 for u in urls), "readiness")
         maps = [a for t in ("ai.anomalies.v1", "ai.evidence.v1", "ai.policy.v1") for a in ("--topic-map", f"{t}={tag}-{t}")]
@@ -130,6 +134,7 @@ def net(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         wait_until(lambda: int(get(api + "/ready")["checks"]["projection"]["detail"].split()[-1]) >= top, "projection")
         yield Net(plan, urls, tag)
     finally:
+        urllib.request.install_opener(None)  # type: ignore[arg-type]
         down = run_cli("localnet", "down", "--dir", str(d), "--purge")
         assert down.returncode == 0, down.stderr
 
@@ -361,6 +366,7 @@ def test_schemathesis_finds_no_server_error(net: Net, tmp_path: Path) -> None:
     st = Path(sys.executable).with_name("schemathesis")
     done = subprocess.run(
         [str(st), "run", net.api + "/openapi.json", "--max-examples", "8", "--seed", "1",
-         "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"],
+         "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
+         "-H", f"Authorization: Bearer {issue_token(net.plan.dir, subject='schemathesis')}"],
         capture_output=True, text=True, timeout=300, cwd=tmp_path, check=False)  # fmt: skip
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]

@@ -26,7 +26,8 @@ def test_route_table_is_consistent() -> None:
     assert {r.permission for r in ROUTES} == {"public", "read", "ops"}
     assert all(r.method == "GET" for r in ROUTES)
     public = {r.name for r in ROUTES if r.permission == "public"}
-    assert public == {"health", "ready", "openapi"}
+    # the web view's page and files are public too (a page load carries no token; docs/WEB.md)
+    assert public == {"health", "ready", "openapi", "web_redirect", "web_index", "web_static"}
     ops = {r.name for r in ROUTES if r.permission == "ops"}
     assert ops == {"mempool", "dlq", "metrics", "mempool_view"}
 
