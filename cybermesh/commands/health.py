@@ -2,7 +2,8 @@
 
   cybermesh health [--url URL] [--path PATH] [--timeout S]
 
-The Docker image's HEALTHCHECK. Default URL: http://127.0.0.1:<settings web_port><PATH>, PATH
+The Docker image's HEALTHCHECK. Default URL: http://127.0.0.1:<settings web_port><PATH> (https
+when the API serves TLS, `api.tls_cert`; a loopback liveness probe does not verify it), PATH
 from --path, else env CYBERMESH_HEALTH_PATH, else /api/v1/health (the API's liveness view;
 /metrics works too).
 Exit codes: 0 healthy; 1 no answer or another status (the reason on stderr).
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import ssl
 import sys
 import urllib.error
 import urllib.request
@@ -36,14 +38,18 @@ def target(args: argparse.Namespace) -> str:
         return str(args.url)
     from cybermesh.config import load_settings
 
+    settings = load_settings()
     path = args.path or os.environ.get("CYBERMESH_HEALTH_PATH") or "/api/v1/health"
-    return f"http://127.0.0.1:{load_settings().web_port}{path}"
+    scheme = "https" if settings.api.tls_cert is not None else "http"
+    return f"{scheme}://127.0.0.1:{settings.web_port}{path}"
 
 
 def run(args: argparse.Namespace) -> int:
     url = target(args)
     try:
-        with urllib.request.urlopen(url, timeout=args.timeout) as response:
+        # loopback liveness probe: the API's certificate names the service, not 127.0.0.1
+        context = ssl._create_unverified_context() if url.startswith("https:") else None
+        with urllib.request.urlopen(url, timeout=args.timeout, context=context) as response:
             status = response.status
     except urllib.error.HTTPError as exc:
         status = exc.code
