@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FAUST = Path(sys.executable).with_name("faust")
 
 
-def free_port(low: int = 43000, high: int = 43999) -> int:
+def free_port(low: int = 23000, high: int = 23999) -> int:
     """A free loopback TCP port in [low, high] (the range this workstream may use)."""
     start = low + uuid.uuid4().int % (high - low + 1)
     for i in range(high - low + 1):

@@ -1,6 +1,6 @@
 """`cybermesh localnet up|status|down`: a local validator network (docs/LOCALNET.md).
 
-    cybermesh localnet up [--validators 4] [--dir .local/localnet] [--base-port 46100]
+    cybermesh localnet up [--validators 4] [--dir .local/localnet] [--base-port 26100]
         [--db URL] [--bootstrap HOST:PORT] [--topic-prefix P] [--id-prefix v]
         [--partitions 1] [--wait 120] [--json]
     cybermesh localnet status [--dir D] [--json]
@@ -50,7 +50,7 @@ def register(sub: Any) -> None:
     actions = p.add_subparsers(dest="localnet_command", required=True)
     up = actions.add_parser("up", help="make keys, genesis, configs; start broker and workers")
     up.add_argument("--validators", type=int, default=4)
-    up.add_argument("--base-port", type=int, default=46100, help="web ports from here, libp2p +100")
+    up.add_argument("--base-port", type=int, default=26100, help="web ports from here, libp2p +100 (below the ephemeral port range)")
     up.add_argument("--db", help="one SQL projection URL for all validators (default: SQLite each)")
     up.add_argument("--bootstrap", help="use this broker instead of starting scripts/kafka")
     up.add_argument("--topic-prefix", default="", help="prefix of every topic name (tests)")

@@ -66,8 +66,8 @@ class Network:
         self.tag = "e2e" + uuid.uuid4().hex[:8]
         self.prefix = self.tag + "-"
         self.ids = [f"v{i}" for i in range(n)]
-        self.web = {v: free_port(44000, 45000) for v in self.ids}
-        self.p2p = {v: free_port(45000, 46000) for v in self.ids}
+        self.web = {v: free_port(24000, 25000) for v in self.ids}
+        self.p2p = {v: free_port(25000, 26000) for v in self.ids}
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         base.mkdir(parents=True, exist_ok=True)
         for v in self.ids:

@@ -30,7 +30,7 @@ ARTIFACTS = ROOT / ".local" / "artifacts" / "web"
 
 
 def free_port(lo: int, hi: int) -> int:
-    """A free port on 127.0.0.1 in [lo, hi) (the web view's range is 48000-48499)."""
+    """A free port on 127.0.0.1 in [lo, hi) (the web view's range is 28000-28499)."""
     for _ in range(100):
         port = lo + uuid.uuid4().int % (hi - lo)
         with socket.socket() as s:
@@ -65,7 +65,7 @@ def make_driver() -> webdriver.Chrome:
                 "--disable-background-networking", "--disable-component-update"):  # fmt: skip
         opts.add_argument(arg)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    service = Service(executable_path=chromedriver, port=free_port(48400, 48500))
+    service = Service(executable_path=chromedriver, port=free_port(28400, 28500))
     return webdriver.Chrome(options=opts, service=service)
 
 

@@ -28,10 +28,10 @@ VALIDATORS = 4
 
 
 def free_base(n: int) -> int:
-    """A base port in 48000..48299 (this workstream's range) with web ports base..base+n-1 and
-    libp2p ports base+100.. free (the browser's driver takes 48400..48499)."""
+    """A base port in 28000..28299 (this workstream's range) with web ports base..base+n-1 and
+    libp2p ports base+100.. free (the browser's driver takes 28400..28499)."""
     for _ in range(50):
-        base = 48000 + uuid.uuid4().int % 300
+        base = 28000 + uuid.uuid4().int % 300
         try:
             for port in [*range(base, base + n), *range(base + 100, base + 100 + n)]:
                 with socket.socket() as s:

@@ -33,7 +33,7 @@ async def served() -> AsyncIterator[tuple[str, FakeApi]]:
     app.router.add_get("/ui/static/{name}", page)
     api = FakeApi()
     api.install(app.router)
-    server = TestServer(app, host="127.0.0.1", port=free_port(48000, 48400))
+    server = TestServer(app, host="127.0.0.1", port=free_port(28000, 28400))
     await server.start_server()
     try:
         yield f"http://127.0.0.1:{server.port}", api

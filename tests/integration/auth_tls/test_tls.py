@@ -24,14 +24,14 @@ from tests.integration.auth_tls.certs import CA, Issued
 
 
 def free_port() -> int:
-    for port in range(47500 + (id(object()) % 400), 48000):
+    for port in range(27500 + (id(object()) % 400), 28000):
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
             return port
-    raise RuntimeError("no free port in 47500..47999")
+    raise RuntimeError("no free port in 27500..27999")
 
 
 class Pki:

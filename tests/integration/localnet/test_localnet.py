@@ -22,9 +22,10 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 def free_base(n: int) -> int:
-    """A base port in 46000..46899 (this workstream's range) with n web and n p2p ports free."""
+    """A base port in 26000..26799 with n web and n p2p ports free (below Linux's ephemeral
+    range 32768-60999, so no outgoing connection can take a port before the worker binds it)."""
     for _ in range(50):
-        base = 46000 + uuid.uuid4().int % 800
+        base = 26000 + uuid.uuid4().int % 800
         try:
             for port in [*range(base, base + n), *range(base + 100, base + 100 + n)]:
                 with socket.socket() as s:
