@@ -550,6 +550,18 @@ def exit_status(pid: int | None) -> str:
     return f" (exit code {os.WEXITSTATUS(status)})"
 
 
+def _hint(m: Member) -> str:
+    """Advice for a start-up failure recognised in the worker's log (else "")."""
+    try:
+        tail = Path(m.log).read_bytes()[-20_000:].decode("utf-8", "replace")
+    except OSError:
+        return ""
+    if "ConsistencyError" in tail and "changelog" in tail:
+        return (" (its local table state is ahead of its changelog topic on the broker: the broker was reset"
+                " or the topics deleted; `cybermesh localnet down --purge` then `up` starts a fresh network)")
+    return ""
+
+
 def wait_ready(plan: Plan, timeout_s: float) -> list[str]:
     """Wait until every worker answers /mempool/ with ready=true; return the problems left."""
     deadline = time.monotonic() + timeout_s
@@ -563,7 +575,7 @@ def wait_ready(plan: Plan, timeout_s: float) -> list[str]:
                 status = exit_status(st["pid_file_pid"])
                 if worker_alive(m) is not None:  # a transient misreading of /proc: still running
                     continue
-                problems[mid] = f"{mid} exited{status}; see {m.log}"
+                problems[mid] = f"{mid} exited{status}; see {m.log}{_hint(m)}"
                 pending.pop(mid)
             elif st["web"] and st["ready"]:
                 pending.pop(mid)

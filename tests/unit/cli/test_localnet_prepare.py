@@ -49,3 +49,16 @@ def test_prepare_is_idempotent_and_refuses_another_validator_set(tmp_path: Path)
     assert all(m.db_url == "sqlite:///x.db" for m in again.members)
     with pytest.raises(LocalnetError, match="holds a localnet"):
         prepare(tmp_path, 3, bootstrap="127.0.0.1:39999", base_port=46500, db_url=None)
+
+
+def test_a_worker_that_died_on_a_stale_changelog_gets_advice(tmp_path: Path) -> None:
+    from cybermesh.localnet import _hint
+
+    plan = prepare(tmp_path / "net", 1, bootstrap="127.0.0.1:39999", base_port=26500, db_url=None,
+                   topic_prefix="", id_prefix="v", partitions=1, broker_started=False)  # fmt: skip
+    m = plan.members[0]
+    Path(m.log).parent.mkdir(parents=True, exist_ok=True)
+    Path(m.log).write_text("[INFO] Ready\n")
+    assert _hint(m) == ""
+    Path(m.log).write_text("faust.exceptions.ConsistencyError: The persisted offset for changelog topic partition\n")
+    assert "localnet down --purge" in _hint(m)
