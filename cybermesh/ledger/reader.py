@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from cybermesh.block.builder import parent_link
 from cybermesh.consensus.crypto import GENESIS_HASH, Verify, block_hash, well_formed
 from cybermesh.consensus.errors import InvalidCertificate
 from cybermesh.consensus.validators import ValidatorSet
@@ -75,6 +76,11 @@ class Tip:
 
 
 GENESIS_TIP = Tip(0, GENESIS_HASH, 0)
+
+
+def tip_after(header: block_pb2.BlockHeader) -> Tip:
+    """The starting point of a reader whose state is at `header` (the last committed block)."""
+    return Tip(header.height, parent_link(header), header.round)
 
 
 @dataclass(frozen=True)

@@ -17,13 +17,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from cybermesh.block.hashing import ZERO_HASH, block_hash
 from cybermesh.block.validation import BlockShapeError
 from cybermesh.consensus.crypto import CachingVerifier
 from cybermesh.consensus.validators import ValidatorSet
 from cybermesh.genesis import Genesis
 from cybermesh.ledger.project import block_record
-from cybermesh.ledger.reader import LedgerError, LedgerReader, Tip, VerifiedBlock
+from cybermesh.ledger.reader import LedgerError, LedgerReader, VerifiedBlock, tip_after
 from cybermesh.state.executor import InvalidBlockError
 from cybermesh.state.machine import StateMachine
 from cybermesh.state.tree import VersionedTree
@@ -62,9 +61,9 @@ class Replayer:
         self.machine = StateMachine(tree, genesis)
         if tree.latest is None:
             self.machine.start()
-        parent = self.machine.parent
-        start = Tip(parent.height, ZERO_HASH if parent.height == 0 else block_hash(parent), parent.round)
-        self.reader = LedgerReader(ValidatorSet.from_genesis(genesis), start=start, verify=CachingVerifier())
+        self.reader = LedgerReader(
+            ValidatorSet.from_genesis(genesis), start=tip_after(self.machine.parent), verify=CachingVerifier()
+        )
         self.projection = projection
         self.validator_id = validator_id
         self._after_commit = after_commit

@@ -25,12 +25,11 @@ from typing import Any
 
 from aiokafka.errors import KafkaError
 
-from cybermesh.block.hashing import ZERO_HASH, block_hash
 from cybermesh.consensus.crypto import CachingVerifier
 from cybermesh.consensus.validators import ValidatorSet
 from cybermesh.genesis import Genesis
 from cybermesh.ledger.kafka import LedgerTopicMissing, read_ledger
-from cybermesh.ledger.reader import LedgerError, LedgerReader, Tip
+from cybermesh.ledger.reader import LedgerError, LedgerReader, tip_after
 from cybermesh.node.commit import CommitPipeline
 
 log = logging.getLogger(__name__)
@@ -55,10 +54,8 @@ async def catch_up(
 ) -> CatchUp:
     """Rules 1-4. `options`: the aiokafka security options (cybermesh.kafka.client)."""
     machine = pipeline.machine
-    parent = machine.parent
     start = machine.height
-    tip = Tip(parent.height, ZERO_HASH if parent.height == 0 else block_hash(parent), parent.round)
-    reader = LedgerReader(ValidatorSet.from_genesis(genesis), start=tip, verify=CachingVerifier())
+    reader = LedgerReader(ValidatorSet.from_genesis(genesis), start=tip_after(machine.parent), verify=CachingVerifier())
     records = 0
     stopped: str | None = None
     try:

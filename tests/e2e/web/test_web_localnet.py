@@ -11,44 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from cybermesh.localnet import Plan
+from cybermesh.localnet import Plan, issue_token
 from tests.e2e.web.browser import Browser
 from tests.harness import produce_raw
-from tests.integration.localnet.test_localnet import cli
+from tests.integration.localnet.test_localnet import cli, free_base
 
 pytestmark = pytest.mark.kafka
 VALIDATORS = 4
-
-
-def free_base(n: int) -> int:
-    """A base port in 28000..28299 (this workstream's range) with web ports base..base+n-1 and
-    libp2p ports base+100.. free (the browser's driver takes 28400..28499)."""
-    for _ in range(50):
-        base = 28000 + uuid.uuid4().int % 300
-        try:
-            for port in [*range(base, base + n), *range(base + 100, base + 100 + n)]:
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError("no free port range")
-
-
-def operator_token(d: Path) -> str | None:
-    """A token for the page when this checkout's localnet enables API auth (branch `auth`)."""
-    try:
-        from cybermesh.localnet import issue_token  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    return issue_token(d, role="operator")  # type: ignore[no-any-return]
 
 
 def verdict(d: Any) -> str:
@@ -63,10 +38,10 @@ def body_rows(d: Any, section: str) -> int:
 async def test_web_view_on_a_live_localnet(kafka_bootstrap: str, tmp_path: Path, browser: Browser) -> None:
     # NOTE: `isolated` like the live-localnet replay test (issue 10: workers started from the
     # whole suite's pytest process have exited silently).
-    tag = "web" + uuid.uuid4().hex[:6]
+    tag = "web" + uuid.uuid4().hex[:6]  # ports 28000-28399 (the browser's driver takes 28400-28499)
     d = tmp_path / "net"
     up = await cli("localnet", "up", "--validators", str(VALIDATORS), "--dir", str(d), "--bootstrap", kafka_bootstrap,
-                   "--topic-prefix", f"{tag}-", "--id-prefix", f"{tag}-v", "--base-port", str(free_base(VALIDATORS)))  # fmt: skip
+                   "--topic-prefix", f"{tag}-", "--id-prefix", f"{tag}-v", "--base-port", str(free_base(VALIDATORS, 28000, 300)))  # fmt: skip
     load: asyncio.Task[Any] | None = None
     try:
         assert up.returncode == 0, up.stderr
@@ -76,8 +51,8 @@ async def test_web_view_on_a_live_localnet(kafka_bootstrap: str, tmp_path: Path,
                                        "--genesis", plan.genesis, "--bootstrap", kafka_bootstrap, "--rate", "100",
                                        "--duration", "30", "--quiet", *maps))  # fmt: skip
         await produce_raw(kafka_bootstrap, f"{tag}-ai.anomalies.v1", [b"\xffnot a message"] * 3)  # -> DLQ
-        token = operator_token(d)
-        await browser.get(f"http://127.0.0.1:{plan.members[0].web_port}/ui/" + (f"#token={token}" if token else ""))
+        token = issue_token(d, role="operator")
+        await browser.get(f"http://127.0.0.1:{plan.members[0].web_port}/ui/#token={token}")
         assert "token=" not in browser.driver.current_url
         first = int(await browser.wait_text("#stat-height", lambda t: t.isdigit() and int(t) >= 1, "a committed height", 40))
         await browser.wait_text("#stat-height", lambda t: t.isdigit() and int(t) >= first + 2, "the height to advance under load", 30)

@@ -21,11 +21,12 @@ pytestmark = pytest.mark.kafka
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def free_base(n: int) -> int:
-    """A base port in 26000..26799 with n web and n p2p ports free (below Linux's ephemeral
-    range 32768-60999, so no outgoing connection can take a port before the worker binds it)."""
+def free_base(n: int, low: int = 26000, span: int = 800) -> int:
+    """A base port in low..low+span-1 with web ports base..base+n-1 and libp2p ports
+    base+100.. free (below Linux's ephemeral range 32768-60999, so no outgoing connection can
+    take a port before the worker binds it)."""
     for _ in range(50):
-        base = 26000 + uuid.uuid4().int % 800
+        base = low + uuid.uuid4().int % span
         try:
             for port in [*range(base, base + n), *range(base + 100, base + 100 + n)]:
                 with socket.socket() as s:
