@@ -120,11 +120,11 @@ class Ingest:
         checked = [adm.precheck(topic, raw, now) for raw in records]
         committed = self.committed
         if committed is not None:  # rule 7, before the signature check costs anything
-            known = [i for i, c in enumerate(checked) if isinstance(c, Candidate) and committed(c.tx_hash)]
-            for i in known:
-                c = checked[i]
-                assert isinstance(c, Candidate)
-                checked[i] = Rejected(c.topic, Reason.ALREADY_COMMITTED, "tx already committed", c.tx_hash, c.producer_id)
+            checked = [
+                Rejected(c.topic, Reason.ALREADY_COMMITTED, "tx already committed", c.tx_hash, c.producer_id)
+                if isinstance(c, Candidate) and committed(c.tx_hash) else c
+                for c in checked
+            ]  # fmt: skip
         candidates = [c for c in checked if isinstance(c, Candidate)]
         verified = iter(await self._verify(candidates))
         decisions: list[Decision] = [
