@@ -123,7 +123,7 @@ def net(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         maps = [a for t in ("ai.anomalies.v1", "ai.evidence.v1", "ai.policy.v1") for a in ("--topic-map", f"{t}={tag}-{t}")]
         produced = run_cli("produce", "--key", plan.producer_key, "--producer-id", plan.producer_id,
                            "--genesis", plan.genesis, "--bootstrap", kafka_bootstrap, "--count", str(EVENTS),
-                           "--rate", "400", "--quiet", *maps)  # fmt: skip
+                           "--seed", "7", "--rate", "400", "--quiet", *maps)  # fmt: skip
         assert produced.returncode == 0, produced.stderr
         asyncio.run(produce_raw(kafka_bootstrap, f"{tag}-ai.anomalies.v1", [b"\xff not a protobuf"] * GARBAGE))
         wait_until(lambda: all(metric(u, "cybermesh_committed_txs_total") >= EVENTS for u in urls), "commits")
