@@ -183,6 +183,13 @@ def checked_start() -> faust.App:
         logging.getLogger("cybermesh").critical("refusing to start: %s", exc)
         print(f"cybermesh: refusing to start: {exc}", file=sys.stderr, flush=True)
         raise SystemExit(78) from None
+    from cybermesh.wire import ed25519
+
+    if ed25519.BACKEND != "native":
+        logging.getLogger("cybermesh").warning(
+            "Ed25519: the native verifier (cybermesh_native) is not installed; verifying with "
+            "libsodium (same decisions, ~1.8x slower): run scripts/install"
+        )
     return create_app(settings, genesis)
 
 

@@ -38,11 +38,6 @@ from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
-import nacl.bindings
-import nacl.exceptions
-from nacl._sodium import ffi as _ffi  # PyNaCl's own cffi binding of libsodium (pinned 1.6.2)
-from nacl._sodium import lib as _lib
-
 from cybermesh.admission import ratelimit, schema
 from cybermesh.admission.decision import Admitted, Candidate, Decision, Rejected
 from cybermesh.admission.decode import decode_ai
@@ -52,6 +47,7 @@ from cybermesh.admission.splice import signing_bytes_of
 from cybermesh.admission.window import MemoryWindow, Window
 from cybermesh.genesis import Genesis, Producer
 from cybermesh.proto.v1 import ai_pb2
+from cybermesh.wire import ed25519
 from cybermesh.wire.strict import DecodeError
 from cybermesh.wire.topics import ANOMALIES, EVIDENCE, POLICY, TX_KIND_BY_TOPIC
 
@@ -96,38 +92,16 @@ class State:
 
 def verify_candidate(c: Candidate) -> bool:
     """Check 13: Ed25519 over the candidate's signing bytes. Pure; safe in another thread."""
-    return _verify(c.pubkey, c.signing_bytes, c.signature)
+    return ed25519.verify(c.pubkey, c.signing_bytes, c.signature)
 
 
 def verify_candidates(cs: Sequence[Candidate]) -> list[bool]:
-    """verify_candidate for each (libsodium releases the GIL: run chunks in threads).
-
-    One libsodium call per candidate into a scratch buffer owned by this call (so concurrent
-    calls in threads share nothing), skipping PyNaCl's per-call allocation and copy of the
-    opened message, which admission never reads."""
+    """verify_candidate for each, in one call (native: the GIL released, keys decoded once)."""
     if not cs:
         return []
-    opener = _Opener(max(len(c.signing_bytes) for c in cs))
-    return [opener(c.pubkey, c.signing_bytes, c.signature) for c in cs]
-
-
-class _Opener:
-    """libsodium `crypto_sign_open` (the same function as `_verify`) into one scratch buffer."""
-
-    def __init__(self, max_message: int) -> None:
-        self.cap = max_message
-        self.out = _ffi.new("unsigned char[]", max_message + SIGNATURE_BYTES)
-        self.size = _ffi.new("unsigned long long *")
-
-    def __call__(self, pubkey: bytes, message: bytes, signature: bytes) -> bool:
-        if len(pubkey) != PUBKEY_BYTES or len(signature) != SIGNATURE_BYTES or len(message) > self.cap:
-            return _verify(pubkey, message, signature)  # the checked path decides odd inputs
-        signed = signature + message
-        return bool(_lib.crypto_sign_open(self.out, self.size, signed, len(signed), pubkey) == 0)
-
-
-PUBKEY_BYTES: Final = 32
-SIGNATURE_BYTES: Final = 64
+    return ed25519.verify_many(
+        [c.pubkey for c in cs], [c.signing_bytes for c in cs], [c.signature for c in cs]
+    )
 
 
 def replay_key(producer_id: str, nonce: int) -> bytes:
@@ -281,15 +255,6 @@ def _check_kind(msg: AiMessage) -> schema.Failure:
     if isinstance(msg, ai_pb2.Evidence):
         return schema.check_evidence(msg)
     return schema.check_policy(msg)
-
-
-def _verify(pubkey: bytes, message: bytes, signature: bytes) -> bool:
-    """Ed25519 (libsodium crypto_sign_open, RFC 8032 with libsodium's strictness)."""
-    try:
-        nacl.bindings.crypto_sign_open(signature + message, pubkey)
-    except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError, ValueError):
-        return False
-    return True
 
 
 def _hash(raw: object) -> bytes:

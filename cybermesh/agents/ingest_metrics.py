@@ -5,6 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from cybermesh.admission import Reason
+from cybermesh.wire import ed25519
 
 
 class IngestMetrics:
@@ -16,6 +17,7 @@ class IngestMetrics:
     - cybermesh_mempool_evictions_total, cybermesh_mempool_expired_total
     - cybermesh_admission_batch_seconds   wall time of admitting one batch (core + tables + DLQ)
     - cybermesh_admission_batch_records   records per batch
+    - cybermesh_ed25519_backend{backend}  1 for the verifier in use (native | libsodium)
     """
 
     def __init__(self, registry: CollectorRegistry) -> None:
@@ -59,5 +61,12 @@ class IngestMetrics:
             buckets=(1, 10, 50, 100, 250, 500, 1000, 2500, 5000),
             registry=registry,
         )
+        self.ed25519_backend = Gauge(
+            "cybermesh_ed25519_backend",
+            "The Ed25519 verifier in use (1): native (cybermesh_native) or libsodium",
+            ["backend"],
+            registry=registry,
+        )
+        self.ed25519_backend.labels(ed25519.BACKEND).set(1)
         # pre-create the label sets so every reason shows as 0 before the first rejection
         self.reasons = [r.value for r in Reason] + ["mempool_full"]

@@ -12,9 +12,10 @@ from __future__ import annotations
 import hashlib
 from typing import Final
 
-import nacl.exceptions
 import nacl.signing
 from google.protobuf.message import Message
+
+from cybermesh.wire import ed25519
 
 DOMAIN: Final = b"cybermesh/v1/"
 SEED_LEN: Final = 32
@@ -37,14 +38,11 @@ def sign(topic: str, msg: Message, key: nacl.signing.SigningKey) -> None:
 
 
 def verify_signature(pubkey: bytes, message: bytes, signature: bytes) -> bool:
-    """Ed25519 verification of `signature` over `message`; False on any malformed input."""
-    if len(pubkey) != PUBKEY_LEN or len(signature) != SIGNATURE_LEN:
-        return False
-    try:
-        nacl.signing.VerifyKey(pubkey).verify(message, signature)
-    except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError, ValueError):
-        return False
-    return True
+    """Ed25519 verification of `signature` over `message`; False on any malformed input.
+
+    libsodium's acceptance rule, by the fastest implementation installed (cybermesh.wire.ed25519).
+    """
+    return ed25519.verify(bytes(pubkey), bytes(message), bytes(signature))
 
 
 def verify(topic: str, msg: Message) -> bool:
