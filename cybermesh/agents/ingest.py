@@ -10,7 +10,8 @@ Rules:
    the loop keeps consuming; libsodium releases the GIL), then checks 10-13 (`finish`) in
    record order: the decisions equal `Admission.admit` on each record in turn.
 3. An admitted record goes to the mempool (index + one table write, its replay entry inside
-   the record). If the mempool refuses it (full of better txs), it goes to the DLQ with
+   the record); a batch's table writes are applied together at its end (RocksDB write batches
+   and changelog record batches: cybermesh.tables.writer). If the mempool refuses it (full of better txs), it goes to the DLQ with
    reason `mempool_full` (its replay entry is kept in the replay table).
 4. A rejected record goes to the DLQ byte for byte, is counted by reason and written to the
    audit log (no payloads or keys).
@@ -134,9 +135,11 @@ class Ingest:
         admitted = 0
         for i, (raw, decision) in enumerate(zip(records, decisions, strict=True)):
             if isinstance(decision, Admitted):
+                partition = 0
                 if events:
                     _set_current_event(events[i])
-                if self._insert(decision, now):
+                    partition = events[i].message.partition
+                if self._insert(decision, now, partition):
                     admitted += 1
                     continue
                 await self._reject(
@@ -148,6 +151,7 @@ class Ingest:
                 await self._reject(
                     topic, raw, decision.reason.value, decision.producer_id, decision.tx_hash, now
                 )
+        await self.mempool.write_tables()
         m = self.metrics
         if admitted:
             m.admitted.labels(topic).inc(admitted)
@@ -173,9 +177,9 @@ class Ingest:
         )
         return [ok for chunk in chunks for ok in chunk]
 
-    def _insert(self, d: Admitted, now: int) -> bool:
+    def _insert(self, d: Admitted, now: int, partition: int) -> bool:
         entry = Entry(d.tx_hash, d.kind, d.raw, d.score, d.ts, now, d.replay_key, d.expires_ms)
-        added, _refused, evicted = self.mempool.put(entry, now)
+        added, _refused, evicted = self.mempool.put(entry, now, partition)
         if evicted:
             self.metrics.evictions.inc(evicted)
         return added

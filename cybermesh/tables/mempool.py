@@ -10,9 +10,11 @@ Rules:
    followed by the tx hash (32 bytes). It holds only the replay entries of txs that are *not*
    in the mempool table (evicted, committed, refused): so an admitted tx costs one table write.
    Replay cache and dedupe set = replay table entries + mempool records, until expiry.
-4. Tables may be written only from inside stream processing (Faust's rule: the changelog
-   partition is the current event's). Deletions requested elsewhere (committed txs) are
-   applied to the index at once and queued for the table, then flushed by the next batch.
+4. Tables are written through a `TableWriter` (cybermesh.tables.writer): changes are queued
+   with their partition (a new key: the partition of the record that wrote it; a known key:
+   the partition that holds it) and applied, changelog included, by `write_tables()` once per
+   batch. Deletions requested outside stream processing (committed txs) are applied to the
+   index at once and queued for the table, then flushed by the next batch.
 5. Both tables have the partition count of the ai.* topics (settings.kafka.partitions).
 """
 
@@ -25,6 +27,7 @@ import faust
 
 from cybermesh.admission.window import MemoryWindow
 from cybermesh.mempool import Caps, Entry, Mempool, decode_entry, encode_entry
+from cybermesh.tables.writer import TableWriter
 
 MIB: Final = 1024 * 1024
 #: RocksDB options per table partition: small caches (Faust's default block cache is 2 GiB).
@@ -54,6 +57,7 @@ class ReplayStore:
 
     def __init__(self, app: faust.App, partitions: int) -> None:
         self.table = _table(app, "replay", partitions, "(producer, nonce) -> expiry, tx hash")
+        self.writer = TableWriter(self.table)
         self.replay = MemoryWindow()
         self.seen = MemoryWindow()
         self._persisted: set[bytes] = set()
@@ -72,14 +76,17 @@ class ReplayStore:
                 replay.remember(e.replay_key, e.replay_expires_ms)
                 seen.remember(e.tx_hash, e.replay_expires_ms)
         self.replay, self.seen, self._persisted = replay, seen, persisted
+        self.writer.index()
 
-    def persist(self, key: bytes, expires_ms: int, tx_hash: bytes, now_ms: int) -> None:
+    def persist(
+        self, key: bytes, expires_ms: int, tx_hash: bytes, now_ms: int, partition: int
+    ) -> None:
         """Keep a replay entry whose tx leaves (or never enters) the mempool table.
 
         NOTE: in stream context only; admission has already put it in the windows.
         """
         if key and expires_ms > now_ms:
-            self.table[key] = expires_ms.to_bytes(8, "big") + tx_hash
+            self.writer.set(key, expires_ms.to_bytes(8, "big") + tx_hash, partition)
             self._persisted.add(key)
 
     def expire(self, now_ms: int) -> int:
@@ -89,7 +96,7 @@ class ReplayStore:
         for key in gone:
             if key in self._persisted:
                 self._persisted.discard(key)
-                self.table.pop(key, None)
+                self.writer.delete(key)
         return len(gone)
 
 
@@ -98,6 +105,7 @@ class MempoolStore:
 
     def __init__(self, app: faust.App, caps: Caps, partitions: int, replay: ReplayStore) -> None:
         self.table = _table(app, "mempool", partitions, "tx hash -> MempoolEntry record")
+        self.writer = TableWriter(self.table)
         self.replay = replay
         self.pool = Mempool(caps)
         self.ready = False
@@ -112,18 +120,25 @@ class MempoolStore:
         entries = [decode_entry(bytes(k), bytes(v)) for k, v in self.table.items() if v]
         self.pool = Mempool(self.pool.caps, entries)
         self.replay.rebuild(entries)
+        self.writer.index()
         self.ready = True
 
-    def put(self, entry: Entry, now_ms: int) -> tuple[bool, str, int]:
-        """Add to index and table; (added, refused, evicted count). In stream context only."""
+    def put(self, entry: Entry, now_ms: int, partition: int = 0) -> tuple[bool, str, int]:
+        """Add to index and table (`partition`: the source record's); (added, refused, evicted
+        count). In stream context only."""
         result = self.pool.add(entry)
         if result.added:
-            self.table[entry.tx_hash] = encode_entry(entry)
+            self.writer.set(entry.tx_hash, encode_entry(entry), partition)
         else:
-            self._leave(entry, now_ms, in_table=False)
+            self._leave(entry, now_ms, in_table=False, partition=partition)
         for victim in result.evicted:
             self._leave(victim, now_ms, in_table=True)
         return result.added, result.refused, len(result.evicted)
+
+    async def write_tables(self) -> None:
+        """Apply the queued changes of both tables (changelog included). In stream context."""
+        await self.replay.writer.flush()
+        await self.writer.flush()
 
     def expire(self, now_ms: int) -> int:
         """Apply the age cap to index and table. In stream context only."""
@@ -148,7 +163,13 @@ class MempoolStore:
             if tx_hash not in self.pool:
                 self._leave(pending[tx_hash], now_ms, in_table=True)
 
-    def _leave(self, entry: Entry, now_ms: int, *, in_table: bool) -> None:
-        self.replay.persist(entry.replay_key, entry.replay_expires_ms, entry.tx_hash, now_ms)
+    def _leave(self, entry: Entry, now_ms: int, *, in_table: bool, partition: int = 0) -> None:
+        """The entry leaves the mempool (or never enters it): its replay entry is kept, in the
+        partition of its mempool record if it had one."""
         if in_table:
-            self.table.pop(entry.tx_hash, None)
+            partition = self.writer.where.get(entry.tx_hash, partition)
+        self.replay.persist(
+            entry.replay_key, entry.replay_expires_ms, entry.tx_hash, now_ms, partition
+        )
+        if in_table:
+            self.writer.delete(entry.tx_hash)
