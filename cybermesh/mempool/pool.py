@@ -20,10 +20,11 @@ rebuilds a pool from the table at start.
 
 from __future__ import annotations
 
-import bisect
 import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+from sortedcontainers import SortedList
 
 from cybermesh.mempool.entry import Entry, PriorityKey, priority_key
 
@@ -62,7 +63,9 @@ class Mempool:
     def __init__(self, caps: Caps, entries: Iterable[Entry] = ()) -> None:
         self.caps = caps
         self._by_hash: dict[bytes, Entry] = {}
-        self._order: list[PriorityKey] = []
+        self._order: SortedList = SortedList()
+        """Priority keys, best first (O(log n) insert and delete: a plain list's insort moved
+        ~800 KB per insert at 100,000 entries)."""
         self._ages: list[tuple[int, bytes]] = []
         self._bytes = 0
         for entry in sorted(entries, key=priority_key):
@@ -107,7 +110,7 @@ class Mempool:
         for victim in victims:
             self._drop(victim.tx_hash)
         self._by_hash[entry.tx_hash] = entry
-        bisect.insort(self._order, key)
+        self._order.add(key)
         heapq.heappush(self._ages, (entry.admitted_ms, entry.tx_hash))
         self._bytes += entry.size
         return AddResult(True, "", tuple(victims))
@@ -147,8 +150,6 @@ class Mempool:
 
     def _drop(self, tx_hash: bytes) -> None:
         entry = self._by_hash.pop(tx_hash)
-        key = priority_key(entry)
-        i = bisect.bisect_left(self._order, key)
-        del self._order[i]
+        self._order.remove(priority_key(entry))
         self._bytes -= entry.size
         # the age heap is cleaned lazily in expire()
