@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from sortedcontainers import SortedList
 
-from cybermesh.mempool.entry import Entry, PriorityKey, priority_key
+from cybermesh.mempool.entry import Entry, priority_key
 
 
 @dataclass(frozen=True)
