@@ -133,12 +133,14 @@ class Ingest:
             for c in checked
         ]
         admitted = 0
+        per_key = not self.mempool.writer.batched  # Faust's per-key path needs the event
         for i, (raw, decision) in enumerate(zip(records, decisions, strict=True)):
             if isinstance(decision, Admitted):
                 partition = 0
                 if events:
-                    _set_current_event(events[i])
                     partition = events[i].message.partition
+                    if per_key:
+                        _set_current_event(events[i])
                 if self._insert(decision, now, partition):
                     admitted += 1
                     continue
