@@ -4,6 +4,14 @@
 partition up to the end offsets seen when it started (a finite replay; no consumer group, no
 offsets committed). The contract is one partition (total order); more partitions are read
 too, and the reader's reordering buffer copes, but the end offsets are per partition.
+
+`read_ledger(..., from_height=H)` starts each partition near the first record of height H
+instead of its beginning (a validator catching up needs only the blocks above its own): a
+binary search over offsets on the records' keys (8-byte big-endian heights), then `slack`
+records earlier. Every validator publishes every block, so heights in the log are only nearly
+sorted (a lagging publisher writes old heights late): the search may start too late when the
+disorder exceeds the slack. It is a hint: the caller must check it got what it needed and read
+from the beginning otherwise (cybermesh.node.catchup does).
 """
 
 from __future__ import annotations
@@ -27,10 +35,13 @@ async def read_ledger(
     *,
     max_records: int = 2_000,
     options: Mapping[str, Any] | None = None,
+    from_height: int = 0,
+    slack: int = 10_000,
 ) -> AsyncIterator[tuple[int, list[tuple[bytes | None, bytes]]]]:
     """Yield (records left before the end, batch) until every partition reaches its end offset.
 
-    `options`: aiokafka security options (cybermesh.kafka.client.client_options)."""
+    `options`: aiokafka security options (cybermesh.kafka.client.client_options).
+    `from_height` > 0: start near the first record of that height (see the module docstring)."""
     consumer = AIOKafkaConsumer(
         **{**(options or {}), "bootstrap_servers": bootstrap},
         group_id=None,
@@ -49,9 +60,32 @@ async def read_ledger(
             raise LedgerTopicMissing(topic, bootstrap)
         tps = [TopicPartition(topic, p) for p in parts]
         consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
         end = await consumer.end_offsets(tps)
         begin = await consumer.beginning_offsets(tps)
+        searched = [tp for tp in tps if end[tp] - begin[tp] > slack]
+        if from_height > 0 and searched:
+            # probes fetch one small batch each, not the main consumer's 16 MiB. NOTE: only
+            # partitions longer than `slack` are searched (a shorter one is read whole), which
+            # also means the probe always fetches before it stops: aiokafka 0.14 can raise
+            # CancelledError from stop() right after assign() otherwise
+            probe = AIOKafkaConsumer(
+                **{**(options or {}), "bootstrap_servers": bootstrap},
+                group_id=None,
+                enable_auto_commit=False,
+                fetch_max_bytes=64 << 10,
+                max_partition_fetch_bytes=64 << 10,
+                fetch_max_wait_ms=100,
+            )
+            await probe.start()
+            try:
+                probe.assign(searched)
+                for tp in searched:
+                    found = await first_offset_at(probe, tp, begin[tp], end[tp], from_height)
+                    begin[tp] = max(begin[tp], found - slack)
+            finally:
+                await probe.stop()
+        for tp in tps:
+            consumer.seek(tp, begin[tp])
         left = sum(end[tp] - begin[tp] for tp in tps)
         active = {tp for tp in tps if end[tp] > begin[tp]}
         while active:
@@ -65,3 +99,27 @@ async def read_ledger(
                     active.discard(tp)
     finally:
         await consumer.stop()
+
+
+async def first_offset_at(
+    consumer: AIOKafkaConsumer, tp: TopicPartition, begin: int, end: int, height: int
+) -> int:
+    """Binary search in [begin, end) for the first offset whose record's height is >= `height`,
+    assuming heights never decrease along the partition (the caller allows for disorder).
+    A record whose key is not a height ends the search at `begin` (read everything)."""
+    low, high = begin, end
+    while low < high:
+        mid = (low + high) // 2
+        consumer.seek(tp, mid)
+        got = await consumer.getmany(tp, timeout_ms=5_000, max_records=1)
+        msgs = got.get(tp, [])
+        if not msgs:
+            return begin  # nothing readable there (should not happen below `end`): be safe
+        key = msgs[0].key
+        if key is None or len(key) != 8:
+            return begin
+        if int.from_bytes(key, "big") < height:
+            low = msgs[0].offset + 1
+        else:
+            high = mid
+    return low

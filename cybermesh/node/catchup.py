@@ -9,7 +9,11 @@ Rules:
    with its checks, the durable ledger, state, mempool removal, listeners), so a block applied
    here is indistinguishable from one committed by consensus.
 3. The log is read up to the end offsets seen when catch-up starts; blocks committed meanwhile
-   come through consensus sync, which now has a short gap to fill.
+   come through consensus sync, which now has a short gap to fill. It is first read from near
+   the first record above this validator's height (`read_ledger(from_height=...)`: a binary
+   search on the records' height keys, `slack` records earlier); if that pass applies nothing
+   while the reader holds blocks it cannot connect (the search started past a block it needs),
+   the log is read again from its beginning.
 4. Catch-up never stops the worker: a missing topic, an unreachable broker or an invalid
    record ends it with a log line (and the node falls back on consensus sync); what was
    applied stays applied. A divergence (DivergenceError) is not caught: that one must stop.
@@ -50,21 +54,29 @@ class CatchUp:
 
 async def catch_up(
     pipeline: CommitPipeline, genesis: Genesis, bootstrap: str, topic: str,
-    options: Mapping[str, Any] | None = None,
+    options: Mapping[str, Any] | None = None, slack: int = 10_000,
 ) -> CatchUp:
-    """Rules 1-4. `options`: the aiokafka security options (cybermesh.kafka.client)."""
+    """Rules 1-4. `options`: the aiokafka security options (cybermesh.kafka.client);
+    `slack`: records read before the first one at this validator's next height (rule 3)."""
     machine = pipeline.machine
     start = machine.height
-    reader = LedgerReader(ValidatorSet.from_genesis(genesis), start=tip_after(machine.parent), verify=CachingVerifier())
     records = 0
     stopped: str | None = None
     try:
-        async for _left, batch in read_ledger(bootstrap, topic, options=options):
-            for key, value in batch:
-                for vb in reader.feed(key, value):
-                    pipeline.commit_one(vb.committed)
-            records += len(batch)
-            await asyncio.sleep(0)  # agents and the web server keep running
+        for from_height in (start + 1, 0):
+            reader = LedgerReader(ValidatorSet.from_genesis(genesis), start=tip_after(machine.parent),
+                                  verify=CachingVerifier())
+            async for _left, batch in read_ledger(bootstrap, topic, options=options,
+                                                  from_height=from_height, slack=slack):
+                for key, value in batch:
+                    for vb in reader.feed(key, value):
+                        pipeline.commit_one(vb.committed)
+                records += len(batch)
+                await asyncio.sleep(0)  # agents and the web server keep running
+            if machine.height > start or not reader.pending or from_height == 0:
+                break
+            log.warning("catch-up: the log read from height %d held %d blocks that do not connect "
+                        "to height %d; reading it from the beginning", from_height, reader.pending, start)
     except LedgerTopicMissing:
         stopped = f"topic {topic} does not exist yet"
     except LedgerError as exc:
