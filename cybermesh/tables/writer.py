@@ -9,58 +9,102 @@ ingest agent this was the largest cost after Faust's own consumption (docs/perf/
 1. A change is (key, value) or (key, None) = tombstone, for one table partition. A key's
    tombstone goes to the partition its value was written to (Faust's `del table[key]` sends it
    to the *current event's* partition, so with several partitions recovery could resurrect the
-   key in the partition that holds it).
-2. `flush()` applies the queued changes in order: one RocksDB WriteBatch per partition; then
-   the changelog records, with the bytes Faust would send (raw key and value, tombstone =
-   null value), in aiokafka record batches per partition, in order; it returns when the broker
-   acked them (acks=all) and sets each partition's persisted offset to its last record's
-   offset, as Faust's `_on_changelog_sent` does per record. Recovery is Faust's, unchanged: it
-   reads each changelog partition from the persisted offset on.
-3. Faust commits the source topics' offsets only after `producer.flush()` (which also waits for
-   these batches); flush() awaits the acks itself, so a batch's records are acked (their source
-   offsets committable) only once its table changes are in the changelog.
-4. Any other store (Faust's `memory://`, used by unit tests under `agent.test_context()`) is
-   written through the table's own per-key path at once, with the caller's current event.
+   key in the partition that holds it). `index()` learns where stored keys are; a key found in
+   several partitions (written by that old path) is deleted from all but one.
+2. `flush()` applies the queued changes, **changelog first**: every partition's records (the
+   bytes Faust would send: raw key and value, tombstone = null value) are handed to the
+   producer in aiokafka record batches, all partitions before any ack is awaited; when the
+   broker acked them all (acks=all), one RocksDB WriteBatch per partition writes the changes
+   *and* the partition's persisted offset (its last record's offset, never lowered) together.
+   So the local store is always the changelog up to its persisted offset, and Faust's recovery
+   (which reads each changelog partition from that offset on) completes it after any stop.
+3. Flushes of one table never interleave (one lock per writer; the three ingest agents share
+   the writers): each key's records reach the changelog and RocksDB in the same order. A flush whose
+   caller is cancelled (the agent stopping) runs to its end, and the next flush waits for it.
+4. A flush that fails (the broker did not ack within aiokafka's own retries, RocksDB refused
+   the write) is fatal: the worker exits at once (status 70) *without* Faust's graceful stop,
+   which would commit the source offsets of records whose table changes are not durable. The
+   records after the last committed offset are admitted again at restart.
+5. Only a rocksdict store outside transactions, with a producer that waits for acks, is
+   batched; any other store (Faust's `memory://`, used by unit tests under
+   `agent.test_context()`) is written through the table's own per-key path at once, with the
+   caller's current event.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import os
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 import rocksdict
 from faust.stores.rocksdb import Store as RocksStore
-from faust.types import TP
+
+log = logging.getLogger(__name__)
+EXIT_TABLE_WRITE_FAILED = 70
+"""Exit status of a worker whose table flush failed (EX_SOFTWARE)."""
+
+
+def exit_now(status: int) -> None:
+    """Rule 4: leave without Faust's graceful stop (no offset commit)."""
+    logging.shutdown()
+    os._exit(status)
 
 
 class TableWriter:
     """Queued, batched writes to one Faust table (see the module docstring)."""
 
-    def __init__(self, table: Any) -> None:
+    def __init__(
+        self,
+        table: Any,
+        lock: asyncio.Lock | None = None,
+        on_fatal: Callable[[int], None] = exit_now,
+        batched: bool | None = None,
+    ) -> None:
+        """`batched`: None = decide by rule 5 at the first write (tests force True)."""
         self.table = table
         self.where: dict[bytes, int] = {}
         """Partition of each key written (and not deleted) through this writer (rule 1)."""
         self._queue: list[tuple[int, bytes, bytes | None]] = []
-        self._batched: bool | None = None
+        self._batched = batched
+        self._lock = lock if lock is not None else asyncio.Lock()
+        self._inflight: asyncio.Future[None] | None = None
+        self._on_fatal = on_fatal
 
     @property
     def batched(self) -> bool:
+        """Rule 5."""
         if self._batched is None:
-            self._batched = isinstance(self.table.data, RocksStore)
+            store = self.table.data
+            app = self.table.app
+            self._batched = (
+                isinstance(store, RocksStore)
+                and bool(getattr(store, "use_rocksdict", False))
+                and not app.in_transaction
+                and str(app.conf.producer_acks) not in ("0", "1")
+            )
         return self._batched
 
     def index(self) -> None:
-        """Learn each stored key's partition (call after recovery, before any write)."""
+        """Learn each stored key's partition (after recovery, before any write). A key stored
+        in several partitions keeps the lowest; the others are queued for deletion (rule 1)."""
         if not self.batched:
             return
         store = self.table.data
         skip = store.offset_key  # Faust's own key: the persisted changelog offset
-        self.where = {
-            bytes(k): p
-            for p, db in store._dbs.items()
-            for k in db.keys()  # noqa: SIM118 - a RocksDB handle, not a dict
-            if k != skip
-        }
+        self.where = {}
+        for partition, db in sorted(store._dbs.items()):
+            for raw in db.keys():  # noqa: SIM118 - a RocksDB handle, not a dict
+                if raw == skip:
+                    continue
+                key = bytes(raw)
+                if key in self.where:
+                    self._queue.append((partition, key, None))
+                else:
+                    self.where[key] = partition
 
     def set(self, key: bytes, value: bytes, partition: int) -> None:
         """Write key = value in `partition` (where a previous value of the key lives, if any)."""
@@ -86,30 +130,52 @@ class TableWriter:
         return len(self._queue)
 
     async def flush(self) -> None:
-        """Apply the queued changes: RocksDB, then the changelog, then persisted offsets."""
-        queue, self._queue = self._queue, []
-        if not queue:
-            return
-        store: RocksStore = self.table.data
-        by_partition: dict[int, list[tuple[bytes, bytes | None]]] = defaultdict(list)
-        for partition, key, value in queue:
-            by_partition[partition].append((key, value))
-        for partition, changes in by_partition.items():
-            batch = rocksdict.WriteBatch(raw_mode=True)
-            for key, value in changes:
-                if value is None:
-                    batch.delete(key)
-                else:
-                    batch.put(key, value)
-            store._db_for_partition(partition).write(batch)
-        producer = self.table.app.producer._ensure_producer()
-        topic = self.table.changelog_topic.get_topic_name()
-        for partition, changes in sorted(by_partition.items()):
-            last = -1
-            for sent in [await f for f in await _send(producer, topic, partition, changes)]:
-                last = max(last, sent.offset + sent.count - 1)
-            if last >= 0:
-                store.set_persisted_offset(TP(topic, partition), last)
+        """Apply the queued changes (rules 2-4)."""
+        async with self._lock:
+            if self._inflight is not None and not self._inflight.done():
+                await asyncio.shield(self._inflight)  # a flush whose caller was cancelled
+            queue, self._queue = self._queue, []
+            if not queue:
+                return
+            self._inflight = asyncio.ensure_future(self._apply(queue))
+            await asyncio.shield(self._inflight)
+
+    async def _apply(self, queue: list[tuple[int, bytes, bytes | None]]) -> None:
+        try:
+            by_partition: dict[int, list[tuple[bytes, bytes | None]]] = defaultdict(list)
+            for partition, key, value in queue:
+                by_partition[partition].append((key, value))
+            producer = self.table.app.producer._ensure_producer()
+            topic = self.table.changelog_topic.get_topic_name()
+            sends = {
+                partition: await _send(producer, topic, partition, changes)
+                for partition, changes in sorted(by_partition.items())
+            }
+            store: RocksStore = self.table.data
+            for partition, futures in sends.items():
+                last = -1
+                for sent in [await f for f in futures]:
+                    last = max(last, sent.offset + sent.count - 1)
+                batch = rocksdict.WriteBatch(raw_mode=True)
+                for key, value in by_partition[partition]:
+                    if value is None:
+                        batch.delete(key)
+                    else:
+                        batch.put(key, value)
+                db = store._db_for_partition(partition)
+                before = db.get(store.offset_key)
+                if before is not None:
+                    last = max(last, int(before))
+                batch.put(store.offset_key, str(last).encode())
+                db.write(batch)
+        except Exception as exc:
+            log.critical(
+                "table %s: flushing %d changes failed (%s: %s); exiting without committing "
+                "source offsets", self.table.name, len(queue), type(exc).__name__, exc,
+                exc_info=True,
+            )
+            self._on_fatal(EXIT_TABLE_WRITE_FAILED)
+            raise
 
 
 class _Sent:
@@ -122,7 +188,9 @@ class _Sent:
 async def _send(
     producer: Any, topic: str, partition: int, changes: list[tuple[bytes, bytes | None]]
 ) -> list[Any]:
-    """Changelog records of one partition in aiokafka batches, in order; awaitables of _Sent."""
+    """Hand one partition's changelog records to the producer in aiokafka batches, in order;
+    the awaitables of their acks (_Sent). aiokafka always takes the first record of an empty
+    batch, so every record fits (records are capped far below the producer's request size)."""
     sends: list[Any] = []
     i = 0
     while i < len(changes):
@@ -133,12 +201,9 @@ async def _send(
             if batch.append(key=key, value=value, timestamp=None) is None:
                 break
             i += 1
-        if i > start:
-            sends.append(_counted(await producer.send_batch(batch, topic, partition=partition), i - start))
-        else:  # a record larger than a batch on its own: a single send, as Faust would
-            key, value = changes[i]
-            sends.append(_counted(await producer.send(topic, value, key=key, partition=partition), 1))
-            i += 1
+        if i == start:
+            raise ValueError(f"a changelog record of {len(changes[i][0]) + len(changes[i][1] or b'')} bytes does not fit an empty batch")
+        sends.append(_counted(await producer.send_batch(batch, topic, partition=partition), i - start))
     return sends
 
 
