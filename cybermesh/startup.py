@@ -13,6 +13,9 @@ the first failure:
 3. Database (consensus enabled and `consensus.project`): the projection database answers and
    is at the newest migration, or is migrated when `db.migrate_on_start` allows it
    (None: SQLite files yes, server databases no).
+4. Ed25519: the verifier in use (cybermesh.wire.ed25519) decides its self-check vectors as
+   the acceptance rule says (a different libsodium, or a broken build of the extension, would
+   make this validator disagree with the others on signatures: setting `ed25519`).
 NOTE: runs before the Faust app is built, on an event loop of its own that it closes again
 (Faust makes its own loop later).
 """
@@ -139,9 +142,23 @@ def check_db(settings: Settings) -> None:
         )
 
 
+def check_ed25519() -> None:
+    """Rule 4."""
+    from cybermesh.wire import ed25519
+
+    wrong = ed25519.self_check()
+    if wrong:
+        raise StartupRefused(
+            "ed25519",
+            f"the {ed25519.BACKEND} verifier decides these self-check vectors against the "
+            f"acceptance rule (docs/SIGNING.md §8): {'; '.join(wrong)}",
+        )
+
+
 def check(settings: Settings, genesis: Genesis) -> None:
-    """Rules 1-3 (blocking; call before the Faust app starts)."""
+    """Rules 1-4 (blocking; call before the Faust app starts)."""
     check_genesis(settings, genesis)
+    check_ed25519()
     loop = asyncio.new_event_loop()
     try:
         created = loop.run_until_complete(check_kafka(settings))

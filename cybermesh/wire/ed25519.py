@@ -12,6 +12,11 @@ them to it, edge cases included.
   AVX2 chosen at run time; built by scripts/install): ~1.8x libsodium's rate here.
 - `libsodium`: PyNaCl, the reference. Used when the extension is not installed (a warning
   names it at worker start; `cybermesh_ed25519_backend` says which one runs).
+
+The rule is the six steps of docs/SIGNING.md §8 (libsodium 1.0.18-1.0.22's semantics, PyNaCl
+1.6.2 bundles 1.0.20), not "whatever libsodium does": libsodium's unreleased master accepts
+more (a cofactored check). `self_check()` runs vectors that tell the two apart through the
+backend in use; a worker refuses to start if one fails (cybermesh.startup).
 """
 
 from __future__ import annotations
@@ -65,3 +70,26 @@ if _native is not None:
     verify, verify_many = _native.verify, _native.verify_many
 else:  # pragma: no cover
     verify, verify_many = verify_libsodium, verify_many_libsodium
+
+
+#: (what it checks, pubkey hex, message hex, signature hex, accepted by the rule). Built with
+#: exact curve arithmetic (tests/edwards25519.py; the seed 07 x 32); each discriminates a rule.
+SELF_CHECK: Final = (
+    ("valid signature", "ea4a6c63e29c520abef5507b132ec5f9954776aebebe7b92421eea691446d22c", "63796265726d65736820656432353531392073656c662d636865636b", "fe850c606d8809c58b2203fe9c56594ba334c3c5574bd2c71a992a0ef58d9ec3ff734cb38878d3ccaad596424217a4e89b29f52b8c65a08531babcfcf7890f0f", True),
+    ("R = identity, S = k*a (rule 3)", "ea4a6c63e29c520abef5507b132ec5f9954776aebebe7b92421eea691446d22c", "63796265726d65736820656432353531392073656c662d636865636b", "0100000000000000000000000000000000000000000000000000000000000000ce42546177aea09dc32e7a62b19171bd96b715cc24d61a9daab1d1f3f7ab2509", False),
+    ("identity key (rule 4)", "0100000000000000000000000000000000000000000000000000000000000000", "63796265726d65736820656432353531392073656c662d636865636b", "ef4f62f8479733ad879cfaced3c89a9c39dd4fc795ef2efa1c3eafe4d729a0813930000000000000000000000000000000000000000000000000000000000000", False),
+    ("mixed-order key, 8 | k: the cofactorless equation holds", "1f4f580e73ac208f06760190e9edc6f5916775dabd9c1cdca393175c2d6d1083", "6d697865642030", "7db0dc9222f3c183457ddde4c708de8e5ea6bf3d5c4404cca14b32729a05c32a1b0e30bc418208d004710e189e71fa0e93ef17762e6fea48bdf437ab8ad17f0c", True),
+    ("mixed-order key, 8 does not divide k (a cofactored verifier accepts)", "1f4f580e73ac208f06760190e9edc6f5916775dabd9c1cdca393175c2d6d1083", "6d697865642031", "7db0dc9222f3c183457ddde4c708de8e5ea6bf3d5c4404cca14b32729a05c32a8ffbb1e997c9e38149bba04b525d1caa32a4150e831a93209feb37d97d856904", False),
+    ("S + L (rule 2)", "ea4a6c63e29c520abef5507b132ec5f9954776aebebe7b92421eea691446d22c", "63796265726d65736820656432353531392073656c662d636865636b", "fe850c606d8809c58b2203fe9c56594ba334c3c5574bd2c71a992a0ef58d9ec3ec474210a3dbe52481728ee5201183fd9b29f52b8c65a08531babcfcf7890f1f", False),
+)  # fmt: skip
+
+
+def self_check(check: Verify | None = None) -> list[str]:
+    """The SELF_CHECK vectors that `check` (default: `verify`, the backend in use) decides
+    against the rule; [] when it follows the rule."""
+    fn = check if check is not None else verify
+    return [
+        what
+        for what, pk, message, signature, want in SELF_CHECK
+        if fn(bytes.fromhex(pk), bytes.fromhex(message), bytes.fromhex(signature)) is not want
+    ]

@@ -17,7 +17,8 @@
 //! Rules 3 and 4 are libsodium's `ge25519_has_small_order` and `ge25519_is_canonical`; dalek's
 //! plain `verify` does 2, 5 and 6 the same way (cofactorless, R compared as bytes). The set of
 //! small-order encodings is computed from the eight-torsion points, not written out.
-//! Differential tests against PyNaCl: tests/unit/admission/test_native_verify.py.
+//! Differential tests against PyNaCl: tests/unit/test_ed25519_backends.py. Rust tests:
+//! `cargo test --release --no-default-features` (the `python` feature links as an extension).
 
 use std::collections::HashMap;
 use std::sync::OnceLock;

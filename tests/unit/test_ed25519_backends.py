@@ -124,9 +124,9 @@ def test_there_are_fourteen_small_order_encodings() -> None:
 
 
 @pytest.mark.parametrize("r_enc", SMALL, ids=lambda b: b.hex()[:8] + b.hex()[-2:])
-def test_small_order_r_is_rejected_alike(r_enc: bytes) -> None:
-    # s chosen so the equation holds when R = the identity or R's point is what [s]B - [k]A is:
-    # with a small-order key and s = 0 the recomputed R is -[k]A, small order as well
+def test_small_order_r_encodings_are_rejected_alike(r_enc: bytes) -> None:
+    # every small-order R encoding, under the real key and under small-order keys; these alone
+    # do not need rule 3 (the equation fails, or rule 4 refuses the key): the next test does
     a = ed.secret_scalar(SEED)
     assert not both(PK, b"m", r_enc + (a % ed.L).to_bytes(32, "little"))
     for pk in SMALL:
@@ -179,7 +179,10 @@ def test_non_canonical_s_is_rejected_alike() -> None:
 
 
 def test_non_canonical_key_encodings_are_rejected_alike() -> None:
-    # y in p..2^255-1 with a point on the curve: the same point as y - p, encoded non-canonically
+    # y in p..2^255-1 with a point on the curve: the same point as y - p, encoded non-canonically.
+    # NOTE: no input tells rule 4's canonical-y half apart here (a signature that verifies under
+    # such a key would need the discrete log of a point with y < 19); the Rust unit test checks
+    # `is_canonical_encoding` itself. These keys are refused alike, whatever the signature.
     found = 0
     for t in range(19):
         for sign in (0, 1):
@@ -189,7 +192,6 @@ def test_non_canonical_key_encodings_are_rejected_alike() -> None:
                 assert not both(pk, b"x", bytes(64))
                 continue
             found += 1
-            # a signature valid for the canonical encoding of the same point is refused too
             assert not both(pk, b"x", KEY.sign(b"x").signature)
     assert found
 
@@ -240,6 +242,23 @@ def test_signature_by_the_reference_arithmetic_verifies() -> None:
     r = 31337
     r_enc = ed.encode(ed.mul(r, ed.BASE))
     assert both(PK, b"hello", ed.sign_as(a, PK, r, r_enc, b"hello"))
+
+
+def test_self_check_vectors_hold_on_both_backends() -> None:
+    assert ed25519.self_check() == []
+    assert ed25519.self_check(ed25519.verify_libsodium) == []
+    # a cofactored verifier (libsodium master's rule) fails the discriminating vector
+    def cofactored(pk: bytes, message: bytes, sig: bytes) -> bool:
+        point, r = ed.decode(pk), ed.decode(sig[:32])
+        if point is None or r is None or int.from_bytes(sig[32:], "little") >= ed.L:
+            return False
+        k = ed.challenge(sig[:32], pk, message)
+        s = int.from_bytes(sig[32:], "little")
+        lhs = ed.mul(8, ed.mul(s, ed.BASE))
+        rhs = ed.mul(8, ed.add(r, ed.mul(k, point)))
+        small = ed.mul(8, point) == ed.IDENTITY or ed.mul(8, r) == ed.IDENTITY
+        return lhs == rhs and not small
+    assert "mixed-order key, 8 does not divide k (a cofactored verifier accepts)" in ed25519.self_check(cofactored)
 
 
 def test_wrong_lengths_are_false() -> None:

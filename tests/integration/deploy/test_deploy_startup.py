@@ -13,6 +13,8 @@ runs when Faust first asks for `cybermesh.app:app`.
 4. A database on an older migration: `db_url: the database ... is at migration ..., this
    version needs ...: run `cybermesh db upgrade``; the same through a cockroachdb+psycopg://
    URL; with db.migrate_on_start = true the worker migrates it instead.
+5. An Ed25519 verifier that decides a self-check vector against the acceptance rule (here a
+   stand-in that accepts everything): `ed25519: the native verifier decides ...`.
 """
 
 from __future__ import annotations
@@ -144,6 +146,18 @@ def test_genesis_without_own_key_refuses(
 
     monkeypatch.setenv("CYBERMESH_VALIDATOR_ID", "v9")
     assert refused(capsys).startswith("validator_id: 'v9' is not a validator in genesis ")
+
+
+def test_a_verifier_off_the_acceptance_rule_refuses(
+    node: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    from cybermesh.wire import ed25519
+
+    monkeypatch.setenv("CYBERMESH_KAFKA__BOOTSTRAP", f"127.0.0.1:{closed_port()}")
+    monkeypatch.setattr(ed25519, "verify", lambda pk, message, sig: True)
+    msg = refused(capsys)
+    assert msg.startswith(f"ed25519: the {ed25519.BACKEND} verifier decides these self-check"), msg
+    assert "R = identity, S = k*a (rule 3)" in msg and "valid signature" not in msg
 
 
 @pytest.mark.kafka
