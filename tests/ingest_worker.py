@@ -4,6 +4,7 @@ integration tests and bench/admission.py. Topics are created with the aiokafka a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -14,7 +15,7 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -212,6 +213,19 @@ class Worker:
             return self.log_path.read_text(errors="replace")[-n:]
         except OSError:
             return ""
+
+    @contextlib.contextmanager
+    def kept_on_failure(self) -> Iterator[None]:
+        """Stop the worker at the end; if the body fails, keep its whole log in /tmp."""
+        try:
+            yield
+        except BaseException:
+            keep = Path("/tmp") / f"cybermesh-{self.tag}.log"
+            keep.write_text(self.tail(10**7))
+            print(f"worker log kept at {keep}")
+            raise
+        finally:
+            self.stop()
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -33,7 +33,7 @@ async def test_changelogs_alone_restore_mempool_and_replay_cache(
     )
     await worker.create_topics(partitions=3)
     worker.start()
-    try:
+    with worker.kept_on_failure():
         await worker.wait_ready()
         now = int(time.time() * 1000)
         records = [
@@ -60,13 +60,6 @@ async def test_changelogs_alone_restore_mempool_and_replay_cache(
         duplicates = _sample(text, "cybermesh_rejected_total", 'reason="duplicate"')
         assert duplicates == len(records)
         assert sorted(tx["tx_hash"] for tx in worker.mempool()["txs"]) == before
-    except BaseException:
-        keep = Path("/tmp") / f"cybermesh-{worker.tag}.log"
-        keep.write_text(worker.tail(10**7))
-        print(f"worker log kept at {keep}")
-        raise
-    finally:
-        worker.stop()
 
 
 def _remove_tables(base: Path) -> set[str]:

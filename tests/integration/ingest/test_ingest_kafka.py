@@ -93,7 +93,7 @@ async def test_admission_on_the_real_broker_and_restart(
     )
     await worker.create_topics()
     worker.start()
-    try:
+    with worker.kept_on_failure():
         await worker.wait_ready()
         now = int(time.time() * 1000)
         records, good, expected, burst = cases(now)
@@ -161,10 +161,3 @@ async def test_admission_on_the_real_broker_and_restart(
             ingest_bootstrap, worker.topic(topics.dlq_topic(A)), n_invalid[A] - 1 + len(limited) + 1
         )
         assert [h["reject-reason"] for raw, h in more].count(b"duplicate") == 2
-    except BaseException:
-        keep = Path("/tmp") / f"cybermesh-{worker.tag}.log"
-        keep.write_text(worker.tail(10**7))
-        print(f"worker log kept at {keep}")
-        raise
-    finally:
-        worker.stop()

@@ -20,7 +20,7 @@ async def test_three_partitions_and_restart(ingest_bootstrap: str, tmp_path: Pat
     worker = Worker(ingest_bootstrap, make_genesis(), tmp_path, kafka__partitions=3)
     await worker.create_topics(partitions=3)
     worker.start()
-    try:
+    with worker.kept_on_failure():
         await worker.wait_ready()
         now = int(time.time() * 1000)
         records = [(t, valid(t, nonce=n, ts=now)) for t in topics.AI_TOPICS for n in range(1, 41)]
@@ -34,10 +34,3 @@ async def test_three_partitions_and_restart(ingest_bootstrap: str, tmp_path: Pat
         worker.start()
         state = await worker.wait_ready()
         assert sorted(tx["tx_hash"] for tx in state["txs"]) == want
-    except BaseException:
-        keep = Path("/tmp") / f"cybermesh-{worker.tag}.log"
-        keep.write_text(worker.tail(10**7))
-        print(f"worker log kept at {keep}")
-        raise
-    finally:
-        worker.stop()
