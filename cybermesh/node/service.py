@@ -201,26 +201,31 @@ class Validator(mode.Service):
         1. Pause the driver: no consensus input while the commit pipeline replays the log (the
            pipeline never sees two writers; peers' messages wait in the transport's queue).
         2. Catch up from ledger.blocks.v1 exactly as at start-up.
-        3. If blocks were applied, build a fresh Replica as start-up does (`_make_replica`:
-           same safety file, recent ledger, payload and pacemaker settings) and swap it in;
-           otherwise keep the old one (the watchdog backs off).
+        3. If the committed state is now above the replica's committed height (blocks were
+           applied), build a fresh Replica as start-up does (`_make_replica`: same safety
+           file, recent ledger, payload and pacemaker settings) and swap it in; otherwise keep
+           the old one (the watchdog backs off).
         4. Resume. A DivergenceError propagates (the watchdog ends and the worker crashes)."""
         assert self.p2p is not None and self.p2p.driver is not None and self.observed is not None
+        assert self.pipeline is not None
         driver = self.p2p.driver
         committed, heard_of = self._heights()
         self.rejoin_attempts.inc()
         log.warning("rejoin: committed height %d has not moved while peers are at %d or more; "
                     "pausing consensus to catch up from the block log", committed, heard_of)
+        started = time.monotonic()
         async with driver.paused():
             result = await self._catch_up()
-            if result.applied > 0:
+            swapped = self.pipeline.machine.height > self.replica.committed_height
+            if swapped:
                 fresh = self._make_replica()
                 self.observed = self.observed.rebind(fresh)
                 await driver.swap(self.observed)
-        if result.applied > 0:
+        if swapped:
             self.rejoins.inc()
-            log.warning("rejoin: height %d -> %d (%d blocks from the log), fresh replica at round %d",
-                        result.start, result.height, result.applied, self.replica.round)
+            log.warning("rejoin: height %d -> %d (%d blocks from the log, consensus paused %d ms), "
+                        "fresh replica at round %d", committed, self.pipeline.machine.height,
+                        result.applied, (time.monotonic() - started) * 1000, self.replica.round)
         return int(result.applied)
 
     async def _watch_rejoin(self) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -139,12 +140,15 @@ def validator(applied: int, log: list[str]) -> tuple[Validator, FakeDriver, Coll
     driver = FakeDriver(log)
     v.p2p = type("P2P", (), {"driver": driver})()
     v.replica = FakeReplica("old")
+    machine = SimpleNamespace(height=10)
+    v.pipeline = SimpleNamespace(machine=machine)  # type: ignore[assignment]
     v.observed = ObservedReplica(v.replica, CollectorRegistry())
     driver.replica = v.observed
 
     async def catch_up() -> FakeCatchUp:
         assert driver.is_paused, "catch-up must run with the driver paused"
         log.append("catch-up")
+        machine.height = 10 + applied
         return FakeCatchUp(10, 10 + applied)
 
     def make_replica() -> FakeReplica:
@@ -177,3 +181,20 @@ async def test_a_rejoin_that_applied_nothing_keeps_the_old_replica() -> None:
     assert driver.replica.replica.name == "old"
     assert registry.get_sample_value("cybermesh_rejoins_total") == 0
     assert registry.get_sample_value("cybermesh_rejoin_attempts_total") == 1
+
+
+async def test_a_replica_left_below_the_committed_state_is_replaced_even_if_nothing_new_applies() -> None:
+    """E.g. an earlier attempt applied blocks but could not swap: the state is ahead of the
+    replica, so this attempt swaps although its own catch-up found nothing new."""
+    log: list[str] = []
+    v, _driver, registry = validator(0, log)
+    v.pipeline.machine.height = 30  # type: ignore[union-attr]
+    v._catch_up = lambda: _done(log)  # type: ignore[method-assign, assignment]
+    assert await v._rejoin() == 0
+    assert log == ["pause", "catch-up", "fresh", "swap:fresh", "resume"]
+    assert registry.get_sample_value("cybermesh_rejoins_total") == 1
+
+
+async def _done(log: list[str]) -> FakeCatchUp:
+    log.append("catch-up")
+    return FakeCatchUp(30, 30)
