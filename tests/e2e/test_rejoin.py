@@ -43,6 +43,14 @@ async def wait_for(net: Network, v: str, height: int, limit_s: float, name: str 
     return h
 
 
+async def wait_ready(net: Network, v: str, limit_s: float) -> None:
+    """Until v's Faust worker is fully up (tables recovered, agents running)."""
+    deadline = time.monotonic() + limit_s
+    while "[^Worker]: Ready" not in (net.base / v / "worker.log").read_text(errors="replace"):
+        assert time.monotonic() < deadline, f"{v} not ready\n{net.log_tail(v)}"
+        await asyncio.sleep(0.5)
+
+
 async def steady_load(net: Network, records: list[Any], chunk: int = 20, every_s: float = 0.5) -> None:
     for i in range(0, len(records), chunk):
         await publish(net, records[i:i + chunk])
@@ -63,8 +71,10 @@ async def test_a_frozen_validator_past_the_sync_window_rejoins_without_a_restart
     load = None
     try:
         for v in net.ids:
-            await wait_for(net, v, 1, 60)
+            await wait_ready(net, v, 60)
+            await wait_for(net, v, 3, 60)
         load = asyncio.create_task(steady_load(net, valid[:600]))
+        await asyncio.sleep(1.0)  # v3 commits some of the load before it freezes
         down_at = await height_of(net, "v3")
         pid = net.procs["v3"].pid
         net.send_signal("v3", signal.SIGSTOP)
