@@ -234,7 +234,7 @@ class Validator(mode.Service):
 
         watchdog = Watchdog(RejoinPolicy(self.settings.consensus.rejoin_after_ms),
                             heights=self._heights, rejoin=self._rejoin,
-                            clock_ms=lambda: time.time_ns() // 1_000_000)
+                            clock_ms=lambda: time.monotonic_ns() // 1_000_000)  # immune to clock steps
         try:
             await watchdog.run()
         except Exception as exc:  # noqa: BLE001 - rule 3: a divergence stops the worker
