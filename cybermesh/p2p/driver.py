@@ -139,7 +139,8 @@ class ConsensusDriver:
 
     @contextlib.asynccontextmanager
     async def paused(self) -> AsyncIterator[None]:
-        """Rule 8: no input reaches the replica inside this block."""
+        """Rule 8: no input reaches the replica inside this block. NOTE: not reentrant, and
+        never from the driver's own task (`on_commit`): both would wait forever."""
         async with self._turn:
             self.metrics["driver_pauses"] += 1
             yield
