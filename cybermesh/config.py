@@ -183,6 +183,11 @@ class ConsensusSettings(BaseModel):
     catch_up: bool = True
     """At start, replay ledger.blocks.v1 above this validator's height before joining
     consensus (peers serve only their last keep_committed blocks; docs/NODE.md)."""
+    rejoin_after_ms: int = Field(default=10_000, ge=0, le=3_600_000)
+    """Live rejoin: when this node has heard of certified heights well above its committed one
+    and its committed height has not moved for this long, pause consensus, catch up from
+    ledger.blocks.v1 and rebuild the replica (0 = never; at least 2 * base_timeout_ms;
+    docs/NODE.md "Live rejoin")."""
 
     @model_validator(mode="after")
     def _pacing_below_timeout(self) -> ConsensusSettings:
@@ -190,6 +195,11 @@ class ConsensusSettings(BaseModel):
             raise ValueError(
                 f"empty_block_delay_ms ({self.empty_block_delay_ms}) must be at most half of "
                 f"base_timeout_ms ({self.base_timeout_ms}): followers would time out the round"
+            )
+        if 0 < self.rejoin_after_ms < 2 * self.base_timeout_ms:
+            raise ValueError(
+                f"rejoin_after_ms ({self.rejoin_after_ms}) must be 0 (off) or at least twice "
+                f"base_timeout_ms ({self.base_timeout_ms}): sync gets a few rounds to catch up first"
             )
         return self
 

@@ -134,6 +134,19 @@ class Replica:
     def committed_height(self) -> int:
         return int(self.tree.root.height)
 
+    @property
+    def heard_of_height(self) -> int:
+        """The highest certified height this replica has heard of (never below its committed
+        height): its high QC, the last TC's QC, the QCs awaiting blocks it lacks, and the
+        certified orphans fetched by sync. A value well above `committed_height` that stays
+        there means sync cannot close the gap (the node's rejoin watchdog reads it)."""
+        heights = [self.committed_height, int(self.high_qc.vote_data.height)]
+        if self.last_tc is not None:
+            heights.append(int(self.last_tc.high_qc.vote_data.height))
+        heights.extend(int(q.vote_data.height) for q in self._awaiting.values())
+        heights.extend(int(c.block.header.height) for c in self._sync.orphans.values())
+        return max(heights)
+
     def block(self, hash_: bytes) -> block_pb2.Block | None:
         """A block of the tree or of the committed window (the payload's ancestor lookup)."""
         found = self.tree.block(hash_)

@@ -5,15 +5,22 @@ local ledger store (RocksDB under data_dir), the StateMachine, the NodePayload, 
 the libp2p P2PService with its ConsensusDriver, the Emitter (ledger.blocks.v1 + control.*),
 and the SQL Projector.
 
-Start order: open stores -> `recover()` (ledger heights above the state) -> Replica with the
-recent ledger (so sync can serve peers; a restarted node catches up through consensus sync and
-executes the fetched blocks in order) -> emitter -> projector -> P2P transport + driver.
+Start order: open stores -> `recover()` (ledger heights above the state) -> catch-up from
+ledger.blocks.v1 -> Replica with the recent ledger (so sync can serve peers; a restarted node
+catches up through consensus sync and executes the fetched blocks in order) -> emitter ->
+projector -> P2P transport + driver -> rejoin watchdog (`cybermesh/node/rejoin.py`).
 Stop order is the reverse. A driver failure (e.g. divergence) crashes the worker.
+
+Live rejoin (`_rejoin`, docs/NODE.md "Live rejoin"): pause the driver, run the start-up
+catch-up, build a fresh Replica with `_make_replica` (the very function start-up uses) and
+swap it into the driver, resume.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -90,6 +97,12 @@ class ObservedReplica:
                 self.proposals.inc()
         return out
 
+    def rebind(self, replica: Any) -> ObservedReplica:
+        """The same counters and `seen` record around another replica (live rejoin)."""
+        observed = copy.copy(self)
+        observed.replica = replica
+        return observed
+
     def start(self, now_ms: int) -> Any:
         return self._observe(self.replica.start(now_ms))
 
@@ -125,6 +138,13 @@ class Validator(mode.Service):
         self.emitter: Emitter | None = None
         self.projector: Any = None
         self.p2p: Any = None
+        self.payload: NodePayload | None = None
+        self.observed: ObservedReplica | None = None
+        self.rejoins = Counter("cybermesh_rejoins_total", "live rejoins: catch-up from the block log "
+                               "applied blocks and a fresh replica was swapped in", registry=registry)
+        self.rejoin_attempts = Counter("cybermesh_rejoin_attempts_total",
+                                       "live rejoin attempts (stuck behind the peers' sync window)",
+                                       registry=registry)
         super().__init__(**kwargs)
 
     def _candidates(self, n: int) -> Iterable[block_pb2.Tx]:
@@ -136,15 +156,96 @@ class Validator(mode.Service):
     def _remove(self, tx_hashes: Iterable[bytes]) -> None:
         self.mempool.remove_committed(tx_hashes)
 
-    async def on_start(self) -> None:
+    def _make_replica(self) -> Any:
+        """A Replica at the committed height of the local ledger: used at start-up and by live
+        rejoin alike. NOTE: it loads the safety data from the same file (`consensus.safety_file`)
+        every replica of this node has written before each vote or timeout, so a fresh replica
+        votes only in rounds above the last one voted or timed out in: never a double vote."""
         from cybermesh.consensus.pacemaker import PacemakerConfig
         from cybermesh.consensus.replica import Replica
+        from cybermesh.stores.safety import FileSafetyStorage
+
+        assert self.ledger is not None and self.payload is not None
+        s, c = self.settings, self.settings.consensus
+        (s.data_dir / c.safety_file).parent.mkdir(parents=True, exist_ok=True)
+        me = self.genesis.validator(s.validator_id)
+        assert me is not None
+        replica = Replica(self.genesis, me.id, load_signing_key(s.consensus_key_path),
+                          FileSafetyStorage(s.data_dir / c.safety_file), payload=self.payload,
+                          pacemaker=PacemakerConfig(c.base_timeout_ms, c.max_timeout_ms),
+                          ledger=self.ledger.recent(c.keep_committed), sync_batch=c.sync_batch,
+                          keep_committed=c.keep_committed, empty_block_delay_ms=c.empty_block_delay_ms)
+        self.payload.blocks = replica.block
+        self.replica = replica
+        self.metrics.round.set_function(lambda: replica.round)
+        return replica
+
+    async def _catch_up(self) -> Any:
+        """The catch-up from ledger.blocks.v1 (cybermesh/node/catchup.py) -> CatchUp."""
+        from cybermesh.kafka.client import client_options
+        from cybermesh.node.catchup import catch_up
+        from cybermesh.wire.topics import LEDGER_BLOCKS
+
+        assert self.pipeline is not None
+        s = self.settings
+        return await catch_up(self.pipeline, self.genesis, s.kafka.bootstrap,
+                              s.ingest.topic_prefix + LEDGER_BLOCKS, options=client_options(s.kafka))
+
+    def _heights(self) -> tuple[int, int]:
+        """(committed, heard-of) heights of the current replica (the rejoin watchdog's input)."""
+        return int(self.replica.committed_height), int(self.replica.heard_of_height)
+
+    async def _rejoin(self) -> int:
+        """One live rejoin attempt (cybermesh/node/rejoin.py rule 2): the blocks it applied.
+
+        1. Pause the driver: no consensus input while the commit pipeline replays the log (the
+           pipeline never sees two writers; peers' messages wait in the transport's queue).
+        2. Catch up from ledger.blocks.v1 exactly as at start-up.
+        3. If the committed state is now above the replica's committed height (blocks were
+           applied), build a fresh Replica as start-up does (`_make_replica`: same safety
+           file, recent ledger, payload and pacemaker settings) and swap it in; otherwise keep
+           the old one (the watchdog backs off).
+        4. Resume. A DivergenceError propagates (the watchdog ends and the worker crashes)."""
+        assert self.p2p is not None and self.p2p.driver is not None and self.observed is not None
+        assert self.pipeline is not None
+        driver = self.p2p.driver
+        committed, heard_of = self._heights()
+        self.rejoin_attempts.inc()
+        log.warning("rejoin: committed height %d has not moved while peers are at %d or more; "
+                    "pausing consensus to catch up from the block log", committed, heard_of)
+        started = time.monotonic()
+        async with driver.paused():
+            result = await self._catch_up()
+            swapped = self.pipeline.machine.height > self.replica.committed_height
+            if swapped:
+                fresh = self._make_replica()
+                self.observed = self.observed.rebind(fresh)
+                await driver.swap(self.observed)
+        if swapped:
+            self.rejoins.inc()
+            log.warning("rejoin: height %d -> %d (%d blocks from the log, consensus paused %d ms), "
+                        "fresh replica at round %d", committed, self.pipeline.machine.height,
+                        result.applied, (time.monotonic() - started) * 1000, self.replica.round)
+        return int(result.applied)
+
+    async def _watch_rejoin(self) -> None:
+        from cybermesh.consensus.rejoin import RejoinPolicy
+        from cybermesh.node.rejoin import Watchdog
+
+        watchdog = Watchdog(RejoinPolicy(self.settings.consensus.rejoin_after_ms),
+                            heights=self._heights, rejoin=self._rejoin,
+                            clock_ms=lambda: time.monotonic_ns() // 1_000_000)  # immune to clock steps
+        try:
+            await watchdog.run()
+        except Exception as exc:  # noqa: BLE001 - rule 3: a divergence stops the worker
+            await self.crash(exc)
+
+    async def on_start(self) -> None:
         from cybermesh.p2p.driver import ConsensusDriver
         from cybermesh.p2p.peer_id import PeerId
         from cybermesh.p2p.service import P2PCollector, P2PService
         from cybermesh.p2p.transport import Transport, TransportConfig
         from cybermesh.proto.v1 import consensus_pb2
-        from cybermesh.stores.safety import FileSafetyStorage
         from cybermesh.wire.strict import decode_strict, encode
 
         s, g = self.settings, self.genesis
@@ -158,6 +259,7 @@ class Validator(mode.Service):
         if self.store.tree.latest is None:
             machine.start()
         payload = NodePayload(machine, self._candidates, verified=_InMempool(self.mempool))
+        self.payload = payload
         payload.on_committed_candidates = self._remove
         if self.ingest is not None:
             from cybermesh.state.records import tx_key
@@ -170,25 +272,11 @@ class Validator(mode.Service):
                                        validator_id=s.validator_id)
         recovered = self.pipeline.recover()
         if s.consensus.catch_up:
-            from cybermesh.kafka.client import client_options
-            from cybermesh.node.catchup import catch_up
-            from cybermesh.wire.topics import LEDGER_BLOCKS
-
-            await catch_up(self.pipeline, g, s.kafka.bootstrap, s.ingest.topic_prefix + LEDGER_BLOCKS,
-                           options=client_options(s.kafka))
-        recent = self.ledger.recent(s.consensus.keep_committed)
+            await self._catch_up()
         log.info("validator %s: state height %d, ledger %d (%d recovered)", s.validator_id,
                  machine.height, self.ledger.top, recovered)
         c = s.consensus
-        (data / c.safety_file).parent.mkdir(parents=True, exist_ok=True)
-        replica = Replica(g, me.id, load_signing_key(s.consensus_key_path),
-                          FileSafetyStorage(data / c.safety_file), payload=payload,
-                          pacemaker=PacemakerConfig(c.base_timeout_ms, c.max_timeout_ms),
-                          ledger=recent, sync_batch=c.sync_batch, keep_committed=c.keep_committed,
-                          empty_block_delay_ms=c.empty_block_delay_ms)
-        payload.blocks = replica.block
-        self.replica = replica
-        self.metrics.round.set_function(lambda: replica.round)
+        replica = self._make_replica()
         self.metrics.height.set(machine.height)
 
         self.emitter = Emitter(self.ledger, lambda: machine.height, machine.tree.root, s.validator_id,
@@ -200,14 +288,17 @@ class Validator(mode.Service):
             await self._start_projector()
 
         transport = Transport.from_genesis(g, load_signing_key(s.node_key_path), TransportConfig.from_settings(s.p2p))
+        self.observed = ObservedReplica(replica, self.registry)
         driver = ConsensusDriver(
-            ObservedReplica(replica, self.registry), transport,
+            self.observed, transport,
             {v.id: PeerId.from_ed25519(v.node_pubkey) for v in g.validators}, me=me.id,
             decode=lambda raw: decode_strict(consensus_pb2.ConsensusMessage, raw), encode=encode,
             on_commit=self._on_commit)
         self.registry.register(P2PCollector(transport, driver))
         self.p2p = P2PService(transport, s.p2p.listen, driver=driver, loop=self.loop, beacon=self.beacon)
         await self.add_runtime_dependency(self.p2p)
+        if c.rejoin_after_ms > 0:
+            self.add_future(self._watch_rejoin())
 
     def _on_commit(self, commits: Sequence[block_pb2.CommittedBlock]) -> None:
         assert self.pipeline is not None

@@ -21,6 +21,12 @@ Rules:
 6. The clock (`now_ms`) comes from `clock_ms`, injected so tests can control it.
 7. A replica that holds a proposal back (proposal pacing: `wants_tick` true) gets `tick(now_ms)`
    every `tick_ms` while it does, between messages; replicas without `tick` never do.
+8. `async with driver.paused():` waits until the replica's current input (call, release of
+   its outputs, `on_commit`) is finished and then lets no input reach the replica until the
+   block ends; inbound messages wait in the transport's bounded queue meanwhile. Inside it,
+   `await driver.swap(replica)` replaces the replica: the old one gets nothing more, its armed
+   timer is dropped, and the new one is started (`start(now_ms)`, outputs released) at once.
+   This is how a node rebuilds its replica (live rejoin) without a second writer.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ import inspect
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from cybermesh.p2p.peer_id import PeerId
@@ -73,6 +79,10 @@ class ReplicaLike(Protocol):
     def on_timer(self, round_: int, now_ms: int) -> OutputsLike: ...
 
 
+#: The longest the driver waits for a message before it looks at its timer again.
+MAX_WAIT_S = 0.25
+
+
 def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -104,6 +114,8 @@ class ConsensusDriver:
         self._next_tick_ms = 0
         self._timer: TimerLike | None = None
         self._task: asyncio.Task[None] | None = None
+        self._turn = asyncio.Lock()
+        """Held while an input is handled (rule 1) and while the driver is paused (rule 8)."""
         self.metrics: Counter[str] = Counter()
 
     async def start(self) -> None:
@@ -125,23 +137,36 @@ class ConsensusDriver:
         if self._task is not None:
             await self._task
 
+    @contextlib.asynccontextmanager
+    async def paused(self) -> AsyncIterator[None]:
+        """Rule 8: no input reaches the replica inside this block. NOTE: not reentrant, and
+        never from the driver's own task (`on_commit`): both would wait forever."""
+        async with self._turn:
+            self.metrics["driver_pauses"] += 1
+            yield
+
+    async def swap(self, replica: ReplicaLike) -> None:
+        """Rule 8: replace the replica (only inside `paused()`) and start the new one."""
+        if not self._turn.locked():
+            raise RuntimeError("ConsensusDriver.swap outside paused()")
+        self.replica = replica
+        self._timer = None
+        self._next_tick_ms = 0
+        self.metrics["driver_swaps"] += 1
+        await self._release(replica.start(self._clock()))
+
     async def _run(self) -> None:
-        await self._release(self.replica.start(self._clock()))
+        async with self._turn:
+            await self._release(self.replica.start(self._clock()))
         while True:
-            timer = self._timer
-            if timer is not None and self._clock() >= timer.at_ms:
-                self._timer = None
-                await self._release(self.replica.on_timer(timer.round, self._clock()))
-                continue
-            if getattr(self.replica, "wants_tick", False):
-                now = self._clock()
-                if now >= self._next_tick_ms:
-                    self._next_tick_ms = now + int(self._tick_s * 1000)
-                    await self._release(self.replica.tick(now))  # type: ignore[attr-defined]
+            async with self._turn:
+                if await self._due_input():
                     continue
-            wait_s = None if timer is None else max(0.0, (timer.at_ms - self._clock()) / 1000)
+            timer = self._timer
+            wait_s = MAX_WAIT_S if timer is None else max(0.0, (timer.at_ms - self._clock()) / 1000)
+            wait_s = min(wait_s, MAX_WAIT_S)  # a timer armed by swap() is seen within MAX_WAIT_S
             if getattr(self.replica, "wants_tick", False):
-                wait_s = self._tick_s if wait_s is None else min(wait_s, self._tick_s)
+                wait_s = min(wait_s, self._tick_s)
             try:
                 # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that
                 # races with a completed recv(), and stop() would then hang.
@@ -159,7 +184,23 @@ class ConsensusDriver:
                 self.metrics["driver_undecodable"] += 1
                 continue
             self.metrics["driver_messages_in"] += 1
-            await self._release(self.replica.on_message(sender, decoded, self._clock()))
+            async with self._turn:  # after a swap (rule 8) the new replica gets this message
+                await self._release(self.replica.on_message(sender, decoded, self._clock()))
+
+    async def _due_input(self) -> bool:
+        """Feed a due timer (rule 4) or tick (rule 7) to the replica; False if none was due."""
+        timer = self._timer
+        if timer is not None and self._clock() >= timer.at_ms:
+            self._timer = None
+            await self._release(self.replica.on_timer(timer.round, self._clock()))
+            return True
+        if getattr(self.replica, "wants_tick", False):
+            now = self._clock()
+            if now >= self._next_tick_ms:
+                self._next_tick_ms = now + int(self._tick_s * 1000)
+                await self._release(self.replica.tick(now))  # type: ignore[attr-defined]
+                return True
+        return False
 
     async def _release(self, out: OutputsLike) -> None:
         for vid, msg in out.send:

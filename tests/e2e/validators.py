@@ -55,9 +55,11 @@ PRODUCERS = {"det-0": (topics.ANOMALIES, "detector"), "ana-0": (topics.EVIDENCE,
 
 class Network:
     def __init__(self, base: Path, bootstrap: str, n: int = 4, *, round_ms: int = 1000,
-                 pg_url: str | None = None, env: dict[str, str] | None = None) -> None:
+                 pg_url: str | None = None, env: dict[str, str] | None = None,
+                 ports: tuple[int, int] = (24000, 26000)) -> None:
         """Projections: one SQLite file per validator, or (pg_url) one PostgreSQL database per
-        validator on that server, created here and dropped by `drop_databases`."""
+        validator on that server, created here and dropped by `drop_databases`. Web ports come
+        from the lower half of `ports`, p2p ports from the upper half."""
         self.base = base
         self.pg_url = pg_url
         self.extra_env = dict(env or {})
@@ -66,8 +68,9 @@ class Network:
         self.tag = "e2e" + uuid.uuid4().hex[:8]
         self.prefix = self.tag + "-"
         self.ids = [f"v{i}" for i in range(n)]
-        self.web = {v: free_port(24000, 25000) for v in self.ids}
-        self.p2p = {v: free_port(25000, 26000) for v in self.ids}
+        mid = (ports[0] + ports[1]) // 2
+        self.web = {v: free_port(ports[0], mid) for v in self.ids}
+        self.p2p = {v: free_port(mid, ports[1]) for v in self.ids}
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         base.mkdir(parents=True, exist_ok=True)
         for v in self.ids:
@@ -159,6 +162,12 @@ class Network:
         for v in self.ids:
             self.start(v)
 
+    def send_signal(self, v: str, sig: signal.Signals) -> None:
+        """Send `sig` to v's worker (SIGSTOP freezes it in place, SIGCONT resumes it)."""
+        proc = self.procs[v]
+        assert proc.poll() is None, f"{v} exited with {proc.returncode}"
+        proc.send_signal(sig)
+
     def kill(self, v: str) -> None:
         proc = self.procs.pop(v, None)
         if proc is not None and proc.poll() is None:
@@ -168,6 +177,7 @@ class Network:
     def stop_all(self) -> None:
         for proc in list(self.procs.values()):
             if proc.poll() is None:
+                proc.send_signal(signal.SIGCONT)  # a frozen worker must be able to stop
                 proc.send_signal(signal.SIGTERM)
         for proc in list(self.procs.values()):
             try:

@@ -3,6 +3,7 @@ commits, dropped inputs. (The real consensus core runs in tests/e2e/test_p2p_net
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -115,3 +116,27 @@ async def test_bad_inputs_are_dropped_and_counted(mesh) -> None:
     await eventually(lambda: drivers[1].metrics["driver_rejected_invalid_certificate"] == 1)
     assert drivers[1].metrics["driver_undecodable"] == 1
     assert replicas[1].seen == [("v0", "hello"), ("v0", "bad")]
+
+
+async def test_a_paused_driver_feeds_nothing_and_swap_starts_the_new_replica(mesh) -> None:
+    """Rule 8: while paused, nothing reaches the old replica; after `swap` the new replica is
+    started (its broadcast goes out, its timer fires) and gets every message from then on."""
+    ts, drivers, replicas = mesh
+    await eventually(lambda: len(replicas[1].seen) == 1)
+    old, new = replicas[1], Scripted("v1", leader=True)
+    fired = list(old.timers_fired)  # [] unless its 50 ms timer beat us to the pause
+    with pytest.raises(RuntimeError):
+        await drivers[1].swap(new)  # only inside paused()
+    async with drivers[1].paused():
+        await ts[0].send(ts[1].peer_id, CONSENSUS, b"during-pause")
+        await ts[2].send(ts[1].peer_id, CONSENSUS, b"during-pause-2")
+        await asyncio.sleep(0.3)
+        assert old.seen == [("v0", "hello")]
+        await drivers[1].swap(new)
+        assert drivers[1].replica is new and new.seen == []
+    expected = [("v0", "ack:v0"), ("v0", "during-pause"), ("v2", "ack:v2"), ("v2", "during-pause-2")]
+    await eventually(lambda: sorted(new.seen) == expected)
+    await eventually(lambda: new.timers_fired == [1])
+    assert old.seen == [("v0", "hello")] and old.timers_fired == fired  # its timer was dropped
+    assert ("v1", "hello") in replicas[0].seen and ("v1", "hello") in replicas[2].seen
+    assert drivers[1].metrics["driver_swaps"] == 1
