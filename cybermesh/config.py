@@ -50,6 +50,13 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
 
 
+def _readable_file(value: Path | None) -> Path | None:
+    """A settings path that must name an existing file (None: not set)."""
+    if value is not None and not value.is_file():
+        raise ValueError(f"{str(value)!r} is not a readable file")
+    return value
+
+
 class KafkaSettings(BaseModel):
     """Every Kafka client of the validator and the CLI (Faust, aiokafka) is built from this section
     by `cybermesh.kafka.client` (docs/DEPLOY.md). Rules:
@@ -107,12 +114,9 @@ class KafkaSettings(BaseModel):
                 raise ValueError(f"{part!r} is not host:port")
         return value
 
-    @field_validator("ssl_cafile", "ssl_certfile", "ssl_keyfile", "sasl_password_file")
-    @classmethod
-    def _readable(cls, value: Path | None) -> Path | None:
-        if value is not None and not value.is_file():
-            raise ValueError(f"{str(value)!r} is not a readable file")
-        return value
+    _readable = field_validator(
+        "ssl_cafile", "ssl_certfile", "ssl_keyfile", "sasl_password_file"
+    )(_readable_file)
 
     @model_validator(mode="after")
     def _coherent(self) -> KafkaSettings:
@@ -329,12 +333,7 @@ class DbSettings(BaseModel):
     application_name: str = Field(default="cybermesh", max_length=63, pattern=r"^[A-Za-z0-9._-]+$")
     migrate_on_start: bool | None = None
 
-    @field_validator("sslrootcert", "sslcert", "sslkey")
-    @classmethod
-    def _readable(cls, value: Path | None) -> Path | None:
-        if value is not None and not value.is_file():
-            raise ValueError(f"{str(value)!r} is not a readable file")
-        return value
+    _readable = field_validator("sslrootcert", "sslcert", "sslkey")(_readable_file)
 
     @model_validator(mode="after")
     def _coherent(self) -> DbSettings:
