@@ -9,7 +9,6 @@ import hashlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,23 +24,10 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from cybermesh.genesis import Genesis
 from cybermesh.wire import topics
 from tests.api_token import api_env, authorization
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 FAUST = Path(sys.executable).with_name("faust")
-
-
-def free_port(low: int = 23000, high: int = 23999) -> int:
-    """A free loopback TCP port in [low, high] (the range this workstream may use)."""
-    start = low + uuid.uuid4().int % (high - low + 1)
-    for i in range(high - low + 1):
-        port = low + (start - low + i) % (high - low + 1)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free port in {low}..{high}")
 
 
 async def create_topics(bootstrap: str, names: Iterable[str], partitions: int = 1) -> None:
@@ -101,7 +87,7 @@ class Worker:
         self.bootstrap = bootstrap
         self.tag = "it" + uuid.uuid4().hex[:10]
         self.prefix = self.tag + "-"
-        self.port = free_port()
+        self.port = free_port(23000, 24000)  # this workstream's range
         self.dir = base
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "genesis.json").write_text(json.dumps(genesis.to_json()))

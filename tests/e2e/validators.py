@@ -8,9 +8,7 @@ import asyncio
 import hashlib
 import json
 import os
-import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +19,7 @@ from typing import Any
 from cybermesh.genesis import Genesis, parse_genesis
 from cybermesh.wire import topics
 from tests.api_token import api_env, authorization
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 FAUST = Path(sys.executable).parent / "faust"
@@ -36,17 +35,6 @@ def pubkey(label: str) -> str:
     return bytes(nacl.signing.SigningKey(seed(label)).verify_key).hex()
 
 
-def free_port(lo: int, hi: int) -> int:
-    rng = random.Random()
-    for _ in range(200):
-        port = rng.randrange(lo, hi)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free port in {lo}..{hi}")
 
 
 PRODUCERS = {"det-0": (topics.ANOMALIES, "detector"), "ana-0": (topics.EVIDENCE, "analyst"),

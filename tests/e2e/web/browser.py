@@ -9,10 +9,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
-import socket
 import subprocess
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,21 +23,12 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
+from tests.ports import free_port
+
 ROOT = Path(__file__).resolve().parents[3]
 ARTIFACTS = ROOT / ".local" / "artifacts" / "web"
 
 
-def free_port(lo: int, hi: int) -> int:
-    """A free port on 127.0.0.1 in [lo, hi) (the web view's range is 28000-28499)."""
-    for _ in range(100):
-        port = lo + uuid.uuid4().int % (hi - lo)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free port in {lo}..{hi}")
 
 
 def chromium_paths() -> tuple[str, str]:

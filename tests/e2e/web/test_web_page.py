@@ -13,8 +13,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from cybermesh.web import load_assets, respond
-from tests.e2e.web.browser import Browser, free_port
+from tests.e2e.web.browser import Browser
 from tests.e2e.web.fake_api import EVIL, FakeApi
+from tests.ports import free_port
 
 
 @pytest.fixture

@@ -21,17 +21,7 @@ from cybermesh.config import load_settings
 from tests.admission_kit import make_genesis
 from tests.api_token import api_env, token
 from tests.integration.auth_tls.certs import CA, Issued
-
-
-def free_port() -> int:
-    for port in range(27500 + (id(object()) % 400), 28000):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 27500..27999")
+from tests.ports import free_port
 
 
 class Pki:
@@ -55,7 +45,7 @@ async def serve(
 ) -> AsyncIterator[int]:
     for name, value in api_env().items():
         monkeypatch.setenv(name, value)
-    port = free_port()
+    port = free_port(27500, 28000)
     settings = load_settings(
         validator_id="tls0", data_dir=tmp / "data", web_port=port, web_bind="127.0.0.1",
         consensus={"enabled": False},

@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import uuid
@@ -37,6 +36,7 @@ from cybermesh import app as app_module
 from cybermesh.config import Settings
 from cybermesh.storage import migrate
 from tests.admission_kit import make_genesis
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[3]
 FAUST = Path(sys.executable).with_name("faust")
@@ -44,14 +44,7 @@ FAUST = Path(sys.executable).with_name("faust")
 
 def closed_port() -> int:
     """A loopback port in this workstream's range with nothing listening."""
-    for port in range(28900, 28999):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 28900..28998")
+    return free_port(28900, 28999)
 
 
 def seed_file(path: Path, n: int) -> Path:
