@@ -42,14 +42,8 @@ async def read_ledger(
 
     `options`: aiokafka security options (cybermesh.kafka.client.client_options).
     `from_height` > 0: start near the first record of that height (see the module docstring)."""
-    consumer = AIOKafkaConsumer(
-        **{**(options or {}), "bootstrap_servers": bootstrap},
-        group_id=None,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        fetch_max_bytes=64 << 20,
-        max_partition_fetch_bytes=16 << 20,
-    )
+    consumer = _reader(bootstrap, options, fetch_max_bytes=64 << 20,
+                       max_partition_fetch_bytes=16 << 20, auto_offset_reset="earliest")
     await consumer.start()
     try:
         # NOTE: `topics()` does not fill the consumer's cluster view, so partitions_for_topic
@@ -68,14 +62,8 @@ async def read_ledger(
             # partitions longer than `slack` are searched (a shorter one is read whole), which
             # also means the probe always fetches before it stops: aiokafka 0.14 can raise
             # CancelledError from stop() right after assign() otherwise
-            probe = AIOKafkaConsumer(
-                **{**(options or {}), "bootstrap_servers": bootstrap},
-                group_id=None,
-                enable_auto_commit=False,
-                fetch_max_bytes=64 << 10,
-                max_partition_fetch_bytes=64 << 10,
-                fetch_max_wait_ms=100,
-            )
+            probe = _reader(bootstrap, options, fetch_max_bytes=64 << 10,
+                            max_partition_fetch_bytes=64 << 10, fetch_max_wait_ms=100)
             await probe.start()
             try:
                 probe.assign(searched)
@@ -99,6 +87,16 @@ async def read_ledger(
                     active.discard(tp)
     finally:
         await consumer.stop()
+
+
+def _reader(bootstrap: str | list[str], options: Mapping[str, Any] | None, **fetch: Any) -> AIOKafkaConsumer:
+    """A consumer without group or commits, with the security `options` and fetch settings."""
+    return AIOKafkaConsumer(
+        **{**(options or {}), "bootstrap_servers": bootstrap},
+        group_id=None,
+        enable_auto_commit=False,
+        **fetch,
+    )
 
 
 async def first_offset_at(
