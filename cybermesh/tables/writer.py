@@ -60,7 +60,6 @@ class TableWriter:
     def __init__(
         self,
         table: Any,
-        lock: asyncio.Lock | None = None,
         on_fatal: Callable[[int], None] = exit_now,
         batched: bool | None = None,
     ) -> None:
@@ -70,7 +69,7 @@ class TableWriter:
         """Partition of each key written (and not deleted) through this writer (rule 1)."""
         self._queue: list[tuple[int, bytes, bytes | None]] = []
         self._batched = batched
-        self._lock = lock if lock is not None else asyncio.Lock()
+        self._lock = asyncio.Lock()
         self._inflight: asyncio.Future[None] | None = None
         self._on_fatal = on_fatal
 
@@ -117,14 +116,10 @@ class TableWriter:
     def delete(self, key: bytes) -> None:
         """Delete key from the partition that holds it (no-op if this writer never wrote it)."""
         partition = self.where.pop(key, None)
-        if partition is None:
-            if not self.batched:
-                self.table.pop(key, None)
-            return
-        if self.batched:
-            self._queue.append((partition, key, None))
-        else:
+        if not self.batched:
             self.table.pop(key, None)
+        elif partition is not None:
+            self._queue.append((partition, key, None))
 
     def __len__(self) -> int:
         return len(self._queue)
