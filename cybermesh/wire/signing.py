@@ -19,8 +19,8 @@ from cybermesh.wire import ed25519
 
 DOMAIN: Final = b"cybermesh/v1/"
 SEED_LEN: Final = 32
-PUBKEY_LEN: Final = 32
-SIGNATURE_LEN: Final = 64
+PUBKEY_LEN: Final = ed25519.PUBKEY_LEN
+SIGNATURE_LEN: Final = ed25519.SIGNATURE_LEN
 
 
 def signing_bytes(topic: str, msg: Message) -> bytes:
