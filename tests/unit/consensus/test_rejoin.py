@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections import deque
-
-from cybermesh.consensus import Outputs, Replica
+from cybermesh.consensus import Replica
 from cybermesh.consensus.crypto import CachingVerifier, block_hash, timeout_bytes
 from cybermesh.consensus.messages import wrap
 from cybermesh.consensus.rejoin import RejoinPolicy, Watch, attempted, is_stuck, observe, start
@@ -12,9 +10,9 @@ from cybermesh.consensus.safety_data import MemorySafetyStorage
 from cybermesh.consensus.sync import certified
 from cybermesh.proto.v1 import block_pb2, consensus_pb2
 from cybermesh.sim.keys import CHAIN_ID, signing_key
-from cybermesh.wire.strict import decode_strict, encode
 
 from .builders import GENESIS, VS, chain
+from .test_replica import drive
 
 Msg = consensus_pb2.ConsensusMessage
 
@@ -78,32 +76,6 @@ def test_a_forged_qc_raises_nothing() -> None:
 
 
 # ------------------------------------------------------------------ a stuck replica, and a fresh one
-
-def drive(nodes: dict[str, Replica], first: dict[str, Outputs], steps: int,
-          offline: frozenset[str] = frozenset(),
-          votes: list[tuple[str, int]] | None = None) -> None:
-    """FIFO delivery through the strict codec; records (author, round) of every vote/timeout."""
-    queue: deque[tuple[str, str, bytes]] = deque()
-
-    def enqueue(src: str, out: Outputs) -> None:
-        if src in offline:
-            return
-        for msg in out.broadcast:
-            queue.extend((dst, src, encode(msg)) for dst in nodes if dst not in (src, *offline))
-        for dst, msg in out.send:
-            if dst not in offline:
-                queue.append((dst, src, encode(msg)))
-            if votes is not None and msg.WhichOneof("body") == "vote":
-                votes.append((src, int(msg.vote.vote_data.round)))
-
-    for src, out in first.items():
-        enqueue(src, out)
-    for _ in range(steps):
-        if not queue:
-            break
-        dst, src, raw = queue.popleft()
-        enqueue(dst, nodes[dst].on_message(src, decode_strict(Msg, raw), 0))
-
 
 def rounds(nodes: dict[str, Replica], n: int, offline: frozenset[str] = frozenset(),
            votes: list[tuple[str, int]] | None = None) -> None:

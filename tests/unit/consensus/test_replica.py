@@ -25,9 +25,10 @@ def replicas(storages: dict[str, MemorySafetyStorage] | None = None,
 
 
 def drive(nodes: dict[str, Replica], first: dict[str, Outputs], steps: int,
-          offline: frozenset[str] = frozenset()) -> None:
+          offline: frozenset[str] = frozenset(),
+          votes: list[tuple[str, int]] | None = None) -> None:
     """FIFO delivery of every message, each through the strict codec; `offline` replicas
-    neither send nor receive."""
+    neither send nor receive; `votes` (if given) collects (author, round) of every vote sent."""
     queue: deque[tuple[str, str, bytes]] = deque()
 
     def enqueue(src: str, out: Outputs) -> None:
@@ -36,6 +37,9 @@ def drive(nodes: dict[str, Replica], first: dict[str, Outputs], steps: int,
         for msg in out.broadcast:
             queue.extend((dst, src, encode(msg)) for dst in nodes if dst not in (src, *offline))
         queue.extend((dst, src, encode(msg)) for dst, msg in out.send if dst not in offline)
+        if votes is not None:
+            votes.extend((src, int(msg.vote.vote_data.round)) for _, msg in out.send
+                         if msg.WhichOneof("body") == "vote")
 
     for src, out in first.items():
         enqueue(src, out)
