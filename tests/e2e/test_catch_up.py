@@ -13,14 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from cybermesh.proto.v1 import control_pb2
-from cybermesh.wire import topics
 from tests.e2e.test_validators import (
+    assert_same_roots,
     create_topics,
     heights,
     make_events,
     publish,
-    read_topic,
     wait_all_at_least,
 )
 from tests.e2e.validators import Network
@@ -63,12 +61,6 @@ async def test_a_validator_down_past_the_sync_window_catches_up_from_the_block_l
         assert applied >= GAP - 10, lines[-1]
         # v3 published, for a height inside the gap and for the target, the others' state root
         await wait_all_at_least(net, target, "cybermesh_emitted_height")
-        roots: dict[int, dict[str, bytes]] = {}
-        for rec in await read_topic(kafka_bootstrap, net.prefix + topics.CONTROL_COMMITS):
-            e = control_pb2.CommitEvent.FromString(rec.value)
-            roots.setdefault(e.height, {})[e.validator_id] = e.state_root
-        for h in (down_at + GAP // 2, target):
-            assert set(roots[h]) == set(net.ids), (h, sorted(roots[h]))
-            assert len(set(roots[h].values())) == 1, f"state roots differ at {h}"
+        await assert_same_roots(kafka_bootstrap, net.prefix, net.ids, [down_at + GAP // 2, target])
     finally:
         net.stop_all()

@@ -17,9 +17,7 @@ from typing import Any
 
 import pytest
 
-from cybermesh.proto.v1 import control_pb2
-from cybermesh.wire import topics
-from tests.e2e.test_validators import create_topics, make_events, publish, read_topic
+from tests.e2e.test_validators import assert_same_roots, create_topics, make_events, publish
 from tests.e2e.validators import Network
 
 pytestmark = pytest.mark.kafka
@@ -102,13 +100,7 @@ async def test_a_frozen_validator_past_the_sync_window_rejoins_without_a_restart
         # its state roots inside the gap and at the target equal the others'
         for v in net.ids:
             await wait_for(net, v, target, 30, "cybermesh_emitted_height")
-        roots: dict[int, dict[str, bytes]] = {}
-        for rec in await read_topic(kafka_bootstrap, net.prefix + topics.CONTROL_COMMITS):
-            e = control_pb2.CommitEvent.FromString(rec.value)
-            roots.setdefault(e.height, {})[e.validator_id] = e.state_root
-        for h in (down_at + GAP // 2, target):
-            assert set(roots[h]) == set(net.ids), (h, sorted(roots[h]))
-            assert len(set(roots[h].values())) == 1, f"state roots differ at {h}"
+        await assert_same_roots(kafka_bootstrap, net.prefix, net.ids, [down_at + GAP // 2, target])
         print(f"\nrejoin e2e: frozen at {down_at} for {resumed - frozen:.1f} s, peers at {target}; "
               f"v3 reached {reached} {rejoined_s:.1f} s after SIGCONT; {lines[0].split('rejoin: ')[1]}")
     finally:

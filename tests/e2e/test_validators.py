@@ -95,6 +95,18 @@ async def read_topic(bootstrap: str, topic: str) -> list[Any]:
     return out
 
 
+async def assert_same_roots(bootstrap: str, prefix: str, ids: list[str], heights: list[int]) -> None:
+    """Every validator published on control.commits.v1, for each of `heights`, one and the
+    same state root."""
+    roots: dict[int, dict[str, bytes]] = {}
+    for rec in await read_topic(bootstrap, prefix + topics.CONTROL_COMMITS):
+        e = control_pb2.CommitEvent.FromString(rec.value)
+        roots.setdefault(e.height, {})[e.validator_id] = e.state_root
+    for h in heights:
+        assert set(roots[h]) == set(ids), (h, sorted(roots[h]))
+        assert len(set(roots[h].values())) == 1, f"state roots differ at {h}"
+
+
 class Ledger:
     """ledger.blocks.v1 read back: blocks per height, per publishing copy."""
 
