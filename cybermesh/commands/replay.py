@@ -115,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
             "txs": replayer.txs,
             "records": records,
             "duplicates": replayer.reader.duplicates,
+            "proof_variants": replayer.reader.proof_variants,
             "topic": topic,
             "seconds": round(seconds, 3),
             "incomplete": replayer.incomplete(),

@@ -6,8 +6,12 @@ a height appears several times. `LedgerReader.feed(key, value)` enforces:
 
 1. Decoding is strict (no unknown fields, canonical bytes); the key, when given, is
    `u64be(header.height)`.
-2. Duplicates: a height seen before must carry byte-identical bytes, else `DuplicateMismatch`
-   (an integrity alarm: two validators published different blocks for one height).
+2. Duplicates: a height seen before must carry the same block (byte-identical `block`), else
+   `DuplicateMismatch` (an integrity alarm: two validators published different blocks for one
+   height). The certificates are proofs, not identity: validators that commit a block through
+   different QCs (one saw the child's QC, a lagging one only a later descendant's) publish
+   copies whose `commit_qc` differ, and both are valid. The first copy's are verified; a later
+   copy is dropped as a duplicate (counted in `proof_variants` when its certificates differ).
 3. Heights below or at the starting tip are skipped (after rule 2 for heights seen here).
 4. Blocks are released in height order with no gaps: records ahead of the next height wait in
    a bounded buffer (`max_pending`).
@@ -36,7 +40,7 @@ from cybermesh.consensus.errors import InvalidCertificate
 from cybermesh.consensus.validators import ValidatorSet
 from cybermesh.proto.v1 import block_pb2
 from cybermesh.wire.signing import verify_signature
-from cybermesh.wire.strict import DecodeError, decode_strict
+from cybermesh.wire.strict import DecodeError, decode_strict, encode
 
 
 def height_key(height: int) -> bytes:
@@ -58,10 +62,10 @@ class InvalidRecord(LedgerError):
 
 
 class DuplicateMismatch(LedgerError):
-    """Rule 2: two records of one height differ (integrity alarm)."""
+    """Rule 2: two records of one height carry different blocks (integrity alarm)."""
 
     def __init__(self, height: int, first: bytes, second: bytes) -> None:
-        super().__init__(height, f"duplicate records differ: sha256 {first.hex()} != {second.hex()}")
+        super().__init__(height, f"duplicate records carry different blocks: sha256 {first.hex()} != {second.hex()}")
         self.first = first
         self.second = second
 
@@ -125,11 +129,14 @@ class LedgerReader:
         self._start = start.height
         self._verify = verify
         self._max_pending = max_pending
-        self._digests: dict[int, bytes] = {}
+        self._digests: dict[int, tuple[bytes, bytes]] = {}
+        """Height -> (SHA-256 of the first record, SHA-256 of its block)."""
         self._pending: dict[int, tuple[bytes, block_pb2.CommittedBlock]] = {}
         self._held: list[_Held] = []
         self.duplicates = 0
-        """Records dropped as byte-identical duplicates."""
+        """Records dropped as copies of a height already seen (same block)."""
+        self.proof_variants = 0
+        """Of those, copies whose certificates differ from the first copy's (rule 2)."""
 
     @property
     def held(self) -> int:
@@ -150,14 +157,16 @@ class LedgerReader:
         height = committed.block.header.height
         if key is not None and key != height_key(height):
             raise InvalidRecord(height, f"1: key {key.hex()} is not u64be(height)")
-        digest = hashlib.sha256(value).digest()
         seen = self._digests.get(height)
         if seen is not None:
-            if seen != digest:
-                raise DuplicateMismatch(height, seen, digest)
+            if hashlib.sha256(value).digest() != seen[0]:
+                block_digest = hashlib.sha256(encode(committed.block)).digest()
+                if block_digest != seen[1]:
+                    raise DuplicateMismatch(height, seen[1], block_digest)
+                self.proof_variants += 1
             self.duplicates += 1
             return []
-        self._digests[height] = digest
+        self._digests[height] = (hashlib.sha256(value).digest(), hashlib.sha256(encode(committed.block)).digest())
         if height <= self._start:
             return []
         if height <= self.tip.height:  # digest known unless pruned; cannot happen

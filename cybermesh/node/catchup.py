@@ -60,7 +60,7 @@ async def catch_up(
     `slack`: records read before the first one at this validator's next height (rule 3)."""
     machine = pipeline.machine
     start = machine.height
-    records = 0
+    records = variants = 0
     stopped: str | None = None
     try:
         for from_height in (start + 1, 0):
@@ -73,6 +73,7 @@ async def catch_up(
                         pipeline.commit_one(vb.committed)
                 records += len(batch)
                 await asyncio.sleep(0)  # agents and the web server keep running
+            variants += reader.proof_variants
             if machine.height > start or not reader.pending or from_height == 0:
                 break
             log.warning("catch-up: the log read from height %d held %d blocks that do not connect "
@@ -86,6 +87,7 @@ async def catch_up(
         stopped = f"broker {bootstrap}: {type(exc).__name__}: {exc}"
         log.warning("catch-up: %s; falling back on consensus sync", stopped)
     result = CatchUp(start, machine.height, records, stopped)
-    log.info("catch-up from %s: height %d -> %d (%d blocks applied, %d records read)%s",
-             topic, start, result.height, result.applied, records, f"; stopped: {stopped}" if stopped else "")
+    log.info("catch-up from %s: height %d -> %d (%d blocks applied, %d records read, %d copies "
+             "with another commit proof)%s", topic, start, result.height, result.applied, records,
+             variants, f"; stopped: {stopped}" if stopped else "")
     return result

@@ -8,7 +8,10 @@ Invariants, checked after every step (each violation is a string in `Result.viol
 3. no equivocation: an honest validator (even after crash-restart) never signs two different
    votes, or two different proposals, for one round;
 4. liveness: after GST every honest replica commits `liveness_blocks` blocks beyond the highest
-   height committed at GST, within `rounds_bound(n)` rounds of the highest round at GST.
+   height committed at GST, within `rounds_bound(n)` rounds of the highest round at GST;
+5. ledger: the honest replicas' committed records, interleaved as the validators would publish
+   them to ledger.blocks.v1, pass the `LedgerReader` (docs/LEDGER.md) and release every height
+   any of them committed (copies of a height may carry different certificates).
 
 Honest = neither Byzantine nor a Twin. Crashed replicas lose everything but their safety
 storage and their ledger of committed blocks.
@@ -30,6 +33,7 @@ from cybermesh.consensus.pacemaker import PacemakerConfig
 from cybermesh.consensus.safety import SafetyRules
 from cybermesh.consensus.safety_data import MemorySafetyStorage
 from cybermesh.consensus.validators import ValidatorSet
+from cybermesh.ledger.reader import LedgerError, LedgerReader, height_key
 from cybermesh.proto.v1 import block_pb2, consensus_pb2
 from cybermesh.sim.byzantine import Adversary, Send
 from cybermesh.sim.keys import signing_key, sim_genesis
@@ -72,6 +76,8 @@ class Result:
     """Steps whose outputs were lost because the replica was killed after persisting."""
     rounds_to_live: int = -1
     """Rounds from GST until invariant 4 held (-1: never)."""
+    proof_variants: int = 0
+    """Copies of a committed height whose qc or commit_qc differ from the first copy's."""
     commit_log: list[tuple[int, int, int, int, int]] = field(default_factory=list)
     """(time ms, height, block round, committer's round, proposal time ms) of the first
     commit of each height (benchmarks)."""
@@ -297,6 +303,27 @@ class Simulation:
         elif r.rounds_to_live > rounds_bound(self.sc.n):
             self._violate(f"liveness: took {r.rounds_to_live} rounds after GST "
                           f"(bound {rounds_bound(self.sc.n)})")
+        self._check_ledger()
+
+    def _check_ledger(self) -> None:
+        """Invariant 5: replica k publishes its i-th record in turn i (in order, with lag k)."""
+        ledgers = [i.ledger for i in self._honest()]
+        reader = LedgerReader(self.vs, verify=VERIFIER)
+        released = 0
+        try:
+            for turn in range(max(map(len, ledgers), default=0) + len(ledgers)):
+                for k, ledger in enumerate(ledgers):
+                    if 0 <= turn - k < len(ledger):
+                        record = ledger[turn - k]
+                        key = height_key(record.block.header.height)
+                        released += len(reader.feed(key, encode(record)))
+        except LedgerError as exc:
+            self._violate(f"ledger: the published records fail the reader: {exc}")
+            return
+        self.result.proof_variants = reader.proof_variants
+        if released != max(map(len, ledgers), default=0):
+            self._violate(f"ledger: the reader released {released} of "
+                          f"{max(map(len, ledgers))} committed heights")
 
 
 def run(scenario: Scenario, safety_rules: type[SafetyRules] = SafetyRules) -> Result:

@@ -194,9 +194,12 @@ def test_blocks_latest_by_height_by_hash_with_certificates(net: Net) -> None:
         assert (qc["block_hash"], qc["height"], qc["round"]) == (blk["hash"], h, blk["round"])
         assert len(qc["bitmap"]) == len(ids) and qc["bitmap"].count("1") == len(qc["signers"]) >= 1
         assert qc["signers"] == [i for i, bit in zip(ids, qc["bitmap"], strict=True) if bit == "1"]
-        if blk["commit_qc"] is not None:  # the child's QC: 2-chain commit
-            assert blk["commit_qc"]["parent_hash"] == blk["hash"]
-            assert blk["commit_qc"]["round"] == blk["round"] + 1
+        cqc = blk["commit_qc"]
+        if cqc is not None:  # a two-chain QC on this block's child, or on a later descendant's
+            assert cqc["round"] == cqc["parent_round"] + 1 and cqc["parent_round"] >= blk["round"]
+            assert cqc["height"] > h
+            if cqc["height"] == h + 1:
+                assert (cqc["parent_hash"], cqc["parent_round"]) == (blk["hash"], blk["round"])
     assert get(net.api + "/blocks/2")["parent_hash"] == get(net.api + "/blocks/1")["hash"]
 
 

@@ -61,15 +61,21 @@ async def replay(bootstrap: str, topic: str, tmp: Path, *extra: str) -> subproce
 
 async def test_replay_rebuilds_the_roots_of_direct_execution(kafka_bootstrap: str, new_topic, tmp_path: Path) -> None:
     chain = certified_chain([1, 2, 3, 5, 6, 7, 8, 10, 11], per_block=5)
+    # The first copy of height 1 comes from a validator that committed it later, under QC(h3)
+    # (which commits h2 and its ancestors): another proof of the same block (reader rule 2).
+    late = block_pb2.CommittedBlock()
+    late.CopyFrom(chain.committed[0])
+    late.commit_qc.CopyFrom(chain.committed[1].commit_qc)
+    assert late.commit_qc != chain.committed[0].commit_qc
     topic = await new_topic("ledger.blocks.v1", partitions=1)
-    await publish(kafka_bootstrap, topic, interleave(chain.records))
+    await publish(kafka_bootstrap, topic, [(1, encode(late)), *interleave(chain.records)])
     db = f"sqlite:///{tmp_path / 'projection.db'}"
     done = await replay(kafka_bootstrap, topic, tmp_path, "--data-dir", str(tmp_path / "d1"), "--db", db)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["height"] == 9
     assert result["root"] == chain.roots[-1].hex()
-    assert result["duplicates"] == 3 * 9
+    assert (result["duplicates"], result["proof_variants"]) == (3 * 9 + 1, 4)
     engine = make_engine(db)
     with engine.connect() as conn:
         heights = [r[0] for r in conn.execute(text("select height from blocks order by height"))]
@@ -114,7 +120,7 @@ async def test_tampered_duplicate_stops_replay_with_an_integrity_alarm(kafka_boo
     done = await replay(kafka_bootstrap, topic, tmp_path, "--data-dir", str(tmp_path / "d"))
     assert done.returncode == 2
     assert "verification failed at height 3" in done.stderr
-    assert "duplicate records differ" in done.stderr
+    assert "duplicate records carry different blocks" in done.stderr
 
 
 async def test_tampered_block_with_valid_looking_record_is_refused(kafka_bootstrap: str, new_topic, tmp_path: Path) -> None:

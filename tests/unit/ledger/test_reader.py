@@ -50,16 +50,41 @@ def test_ancestors_wait_for_the_record_that_completes_their_commit_proof() -> No
     assert feed_all(reader, chain.records[2:3]) == [2, 3]
 
 
-def test_duplicate_with_different_bytes_is_an_integrity_alarm() -> None:
+def test_a_copy_with_another_block_is_an_integrity_alarm() -> None:
     chain = certified_chain([1, 2, 3])
     other = block_pb2.CommittedBlock()
     other.CopyFrom(chain.committed[0])
-    other.qc.signatures.pop()  # still parses; fewer signatures
+    other.block.header.timestamp += 1  # another block at height 1, its own valid QC
+    other = resign(other, chain.committed[0].qc.vote_data.parent_round)
     reader = LedgerReader(VS)
     reader.feed(height_key(1), chain.records[0])
-    with pytest.raises(DuplicateMismatch) as err:
+    with pytest.raises(DuplicateMismatch, match="carry different blocks") as err:
         reader.feed(height_key(1), encode(other))
     assert err.value.height == 1
+
+
+@pytest.mark.parametrize("indirect_first", [False, True])
+def test_copies_committed_through_different_qcs_are_the_same_block(indirect_first: bool) -> None:
+    # h1 <- h2 <- h3 at rounds 1, 2, 3: QC(h2) commits h1 (a validator that saw it), and so
+    # does QC(h3), which commits h2 and its ancestors (a validator that missed QC(h2)).
+    chain = certified_chain([1, 2, 3, 4])
+    late = block_pb2.CommittedBlock()
+    late.CopyFrom(chain.committed[0])
+    late.commit_qc.CopyFrom(chain.committed[1].commit_qc)
+    assert late.commit_qc != chain.committed[0].commit_qc
+    LedgerReader(VS).feed(height_key(1), encode(late))  # on its own, a valid record
+    copies = [encode(late), chain.records[0]]
+    if not indirect_first:
+        copies.reverse()
+    reader = LedgerReader(VS)
+    assert feed_all(reader, [*copies, *chain.records[1:], chain.records[1]]) == [1, 2, 3, 4]
+    assert (reader.duplicates, reader.proof_variants) == (2, 1)
+    # A copy with a QC of fewer signatures is a proof variant too, not an alarm.
+    thin = block_pb2.CommittedBlock()
+    thin.CopyFrom(chain.committed[0])
+    thin.qc.signatures.pop()
+    assert reader.feed(height_key(1), encode(thin)) == []
+    assert reader.proof_variants == 2
 
 
 def test_forged_qc_signature_is_refused() -> None:
