@@ -16,7 +16,8 @@ Rules (enforced in `__post_init__`, violations raise `RecordError` naming the fi
    (unique), validators by id (unique), snapshots by height (unique).
 
 `record_digest(record)` is the SHA-256 of a canonical encoding of the chain-derived content
-(everything except snapshots, which are per-validator local facts: a file location). Two
+(everything except snapshots, which are per-validator local facts: a file location, and the
+commit QC, a proof of which validators may hold different valid copies). Two
 validators that executed the same block identically produce the same digest; the adapter
 compares it on re-save to catch divergent execution, not only a forked block hash.
 
@@ -30,7 +31,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from google.protobuf.message import DecodeError as _PbDecodeError
@@ -228,7 +229,19 @@ def _plain(value: Any) -> Any:
 
 
 def record_digest(record: BlockRecord) -> bytes:
-    """SHA-256 of the canonical JSON of the chain-derived content (all fields but snapshots)."""
+    """SHA-256 of the canonical JSON of the chain-derived content: every field but snapshots
+    (local facts) and commit_qc (a proof that validators legitimately hold different copies of:
+    docs/LEDGER.md, rule 2). The stored commit_qc is the first writer's."""
+    return _digest(record, with_commit_qc=False)
+
+
+def legacy_record_digest(record: BlockRecord, commit_qc: bytes) -> bytes:
+    """The digest that rows written before commit_qc left it carry: `record` with `commit_qc`
+    (the stored one) included. Lets such rows still be verified rather than raise false alarms."""
+    return _digest(replace(record, commit_qc=commit_qc), with_commit_qc=True)
+
+
+def _digest(record: BlockRecord, *, with_commit_qc: bool) -> bytes:
     body = {
         "height": record.height,
         "hash": record.hash.hex(),
@@ -239,7 +252,6 @@ def record_digest(record: BlockRecord) -> bytes:
         "state_root": record.state_root.hex(),
         "state_root_hint": record.state_root_hint.hex(),
         "tx_count": record.tx_count,
-        "commit_qc": record.commit_qc.hex(),
         "chain_id": record.chain_id,
         "txs": [[_plain(getattr(t, f)) for f in _TX_FIELDS] for t in record.txs],
         "evidence": [[_plain(getattr(e, f)) for f in _EV_FIELDS] for e in record.evidence],
@@ -249,6 +261,8 @@ def record_digest(record: BlockRecord) -> bytes:
         "entities": [[e.entity_id, e.reputation, e.quarantined] for e in record.entities],
         "validators": [[_plain(getattr(v, f)) for f in _VAL_FIELDS] for v in record.validators],
     }
+    if with_commit_qc:
+        body["commit_qc"] = record.commit_qc.hex()
     text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(text.encode("ascii")).digest()
 

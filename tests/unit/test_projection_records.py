@@ -138,13 +138,14 @@ def test_tx_rules() -> None:
         )
 
 
-def test_digest_covers_executor_outputs_but_not_snapshots() -> None:
+def test_digest_covers_executor_outputs_but_not_snapshots_or_the_commit_proof() -> None:
     base = from_committed_block(
         _committed(), state_root=b"\x03" * 32, receipts=[Receipt(0, code=1)]
     )
     d = record_digest(base)
     assert record_digest(dataclasses.replace(base)) == d
     assert record_digest(dataclasses.replace(base, state_root=b"\x04" * 32)) != d
+    assert record_digest(dataclasses.replace(base, commit_qc=b"another proof")) == d
     txs = (dataclasses.replace(base.txs[0], status=0), *base.txs[1:])
     assert record_digest(dataclasses.replace(base, txs=txs)) != d
     assert record_digest(dataclasses.replace(base, changes=(StateChange(b"k", None),))) != d

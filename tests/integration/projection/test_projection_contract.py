@@ -21,7 +21,13 @@ from sqlalchemy import func, select
 from cybermesh.storage import migrate
 from cybermesh.storage import schema as t
 from cybermesh.storage.port import MAX_PAGE, IntegrityAlarm, ProjectionGap
-from cybermesh.storage.records import BlockRecord, EntityRecord, SnapshotRecord, ValidatorRecord
+from cybermesh.storage.records import (
+    BlockRecord,
+    EntityRecord,
+    SnapshotRecord,
+    ValidatorRecord,
+    legacy_record_digest,
+)
 from cybermesh.storage.sql import SqlStore
 
 
@@ -136,6 +142,39 @@ class ProjectionContract:
             store.save_block(diverged, validator_id="v1")
         assert err.value.table == "blocks.record"
         assert store.load_block(2) == _chain_only(chain[1])
+
+    def test_a_block_committed_under_another_qc_is_verified(
+        self, store: SqlStore, chain: list[BlockRecord]
+    ) -> None:
+        # v1 committed block 2 later, with a descendant's commit QC: the same block, another proof.
+        self._save(store, chain[:2])
+        other_proof = dataclasses.replace(chain[1], commit_qc=chain[1].commit_qc + b"\x01")
+        alarms = _alarms("blocks.record")
+        assert store.save_block(chain[0], validator_id="v1") == "verified"
+        assert store.save_block(other_proof, validator_id="v1") == "verified"
+        assert _alarms("blocks.record") == alarms
+        assert store.load_block(2) == _chain_only(chain[1])  # the first writer's proof stays
+
+    def test_rows_with_the_older_digest_still_verify(
+        self, store: SqlStore, chain: list[BlockRecord]
+    ) -> None:
+        self._save(store, chain[:2])
+        with store.engine.begin() as conn:  # as written when the digest covered commit_qc
+            conn.execute(
+                t.blocks.update()
+                .where(t.blocks.c.height == 2)
+                .values(record_hash=legacy_record_digest(chain[1], chain[1].commit_qc))
+            )
+        assert store.save_block(chain[0], validator_id="v1") == "verified"
+        other_proof = dataclasses.replace(chain[1], commit_qc=b"\x02" * 40)
+        assert store.save_block(other_proof, validator_id="v1") == "verified"
+        diverged = dataclasses.replace(
+            make_record(2, chain[0].hash, 10, variant=1), commit_qc=chain[1].commit_qc
+        )
+        assert store.save_block(chain[0], validator_id="v2") == "verified"
+        with pytest.raises(IntegrityAlarm) as err:
+            store.save_block(diverged, validator_id="v2")
+        assert err.value.table == "blocks.record"
 
     def test_fork_against_stored_parent_alarms(
         self, store: SqlStore, chain: list[BlockRecord]
