@@ -21,8 +21,9 @@ Delivery (per validator): at-least-once to Kafka; exactly-once per key after con
 dedupe by (height) for ledger.blocks.v1 / control.commits.v1 and (height, index) for the other
 control.* topics. The `Emitter` publishes heights > the tracking record `emitted` (in the
 ledger store), waits for every acknowledgement, then advances the record; after a crash it
-re-publishes from there (duplicates carry the same key and bytes, except control.commits.v1
-copies which differ by `validator_id` only).
+re-publishes from there (its duplicates carry the same key and bytes). Other validators' copies
+differ in control.commits.v1's `validator_id`, and may differ in a ledger record's certificates
+(never its block: docs/LEDGER.md, rule 2).
 """
 
 from __future__ import annotations

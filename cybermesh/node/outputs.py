@@ -16,6 +16,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from cybermesh.ledger.reader import height_key
 from cybermesh.proto.v1 import block_pb2, control_pb2
 from cybermesh.state.context import Emitted, Receipt
 from cybermesh.state.executor import Execution
@@ -111,11 +112,6 @@ def decode_outputs(raw: bytes) -> BlockOutputs:
     if r.pos != len(raw):
         raise OutputsDecodeError(r.pos, "trailing bytes")
     return BlockOutputs(height, digest, tuple(events), tuple(receipts), tuple(changes))
-
-
-def height_key(height: int) -> bytes:
-    """Rule 2: key of ledger.blocks.v1 and control.commits.v1 records."""
-    return struct.pack(">Q", height)
 
 
 def event_key(height: int, index: int) -> bytes:

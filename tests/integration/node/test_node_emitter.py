@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from cybermesh.ledger import height_key
 from cybermesh.node.commit import CommitPipeline, Emitter
-from cybermesh.node.outputs import event_key, height_key
+from cybermesh.node.outputs import event_key
 from cybermesh.node.payload import NodePayload
 from cybermesh.proto.v1 import block_pb2, control_pb2
 from cybermesh.stores.ledger import LedgerStore
