@@ -57,12 +57,14 @@ export async function lookup(text) {
   }
   try {
     // The API proves at the latest height only; when no later header carries that height's
-    // root (proposers' hints can skip a height), prove again at the newer height (3 tries).
-    for (let attempt = 1; attempt <= 3; attempt++) {
+    // root (proposers' hints can skip a height), prove again at the newer height (4 tries).
+    // Only the last try's "not certified (yet)" is final: the ones before say "pending".
+    const tries = 4;
+    for (let attempt = 1; attempt <= tries; attempt++) {
       const answer = await stateKey(hex);
       ok("proof");
       await showAnswer(answer);
-      if ((await certifyRoot(answer, hex)) !== "retry" || keyHex() !== hex) return;
+      if ((await certifyRoot(answer, hex, attempt === tries)) !== "retry" || keyHex() !== hex) return;
     }
   } catch (err) {
     report("proof", err);
@@ -87,9 +89,10 @@ export async function showAnswer(answer) {
  * Is the proof's root the one a quorum signed? Deferred execution puts the root after block H
  * into the header of a later block (state_root_height = H, state_root_hint = root): find such
  * a block among the newest, recompute its hash and verify its QC here. Looks for up to ~6 s
- * (the block that carries H's root usually follows within a few blocks).
+ * (the block that carries H's root usually follows within a few blocks). `last`: whether a
+ * failure is final ("unchecked") or the caller proves again ("pending").
  */
-export async function certifyRoot(answer, hex) {
+export async function certifyRoot(answer, hex, last = true) {
   const p = $("proof-certified");
   const say = (verdict, text) => { p.dataset.verdict = verdict; p.textContent = text; return verdict; };
   say("pending", `looking for the block that certifies the root at height ${answer.height}…`);
@@ -110,6 +113,10 @@ export async function certifyRoot(answer, hex) {
     }
     if (page.items.length && page.items[0].state_root_height > answer.height) break; // skipped over H
     await new Promise((r) => setTimeout(r, 1000));
+  }
+  if (!last) {
+    say("pending", `no committed block carries the root of height ${answer.height}; proving again at a newer height…`);
+    return "retry";
   }
   say("unchecked", `No committed block carries the root of height ${answer.height} (yet): the root is this validator's word only.`);
   return "retry";

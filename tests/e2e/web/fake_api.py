@@ -37,6 +37,9 @@ class FakeApi:
     height: int = 5
     rate_limited: bool = False
     tamper_root: bool = False
+    hint_skips: bool = False
+    """Every block's state root hint is for a later height than its own: none carries the root
+    the proofs are at (as when proposers' hints skip a height)."""
     requests: list[tuple[str, str | None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -49,7 +52,7 @@ class FakeApi:
         return {"height": height, "hash": h("block", height), "parent_hash": h("block", height - 1),
                 "round": height + 1, "proposer": VALIDATORS[height % 4], "chain_id": "cybermesh-test",
                 "timestamp": 1764100000000 + height * 1000, "tx_root": h("txroot", height),
-                "state_root_hint": h("root", height - 1), "state_root_height": height - 1,
+                "state_root_hint": h("root", height - 1), "state_root_height": height + 1 if self.hint_skips else height - 1,
                 "state_root": self.tree.root(0).hex(), "tx_count": len(txs), "txs": txs,
                 "qc": qc(height, height + 1, "1101"), "commit_qc": qc(height + 1, height + 2, "1111")}  # fmt: skip
 

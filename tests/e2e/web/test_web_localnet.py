@@ -77,7 +77,7 @@ async def test_web_view_on_a_live_localnet(kafka_bootstrap: str, tmp_path: Path,
         assert "present" in await browser.text("#proof-result")
         assert "trusted root" in await browser.text("#proof-result")
         # ... and its root is the one a quorum signed (a later block's state root hint)
-        certified = await browser.wait_text("#proof-certified", lambda t: t.startswith(("CERTIFIED", "NOT", "No committed")), "the root's certification")
+        certified = await browser.wait_text("#proof-certified", lambda t: t.startswith(("CERTIFIED", "NOT", "No committed")), "the root's certification", 45)
         assert certified.startswith("CERTIFIED"), certified
         # the same proof, tampered (one hex digit of the value's hash): invalid
         await browser.js("""const t = document.getElementById('proof-json'); const a = JSON.parse(t.value);

@@ -105,6 +105,21 @@ async def test_page_against_a_stand_in_api(browser: Browser, served: tuple[str, 
         await browser.click("#proof-lookup")
         await browser.wait_text("#proof-result", lambda t: t.startswith("INVALID"), "an invalid verdict for a lying root")
         api.tamper_root = False
+        await browser.wait("the root's certification", lambda d: d.find_element("id", "proof-certified").get_attribute("data-verdict") not in ("pending", "none"))
+        # no later block carries the proof's root: "pending" while the page proves again at a
+        # newer height, and "not certified (yet)" only once, after the last of 4 tries
+        api.hint_skips = True
+        await browser.js("""window.certified = []; const p = document.getElementById('proof-certified');
+            new MutationObserver(() => window.certified.push(p.textContent)).observe(p, {childList: true, characterData: true, subtree: true});""")
+        asked = sum(path.startswith("/api/v1/state/keys/") for path, _ in api.requests)
+        await browser.type("#proof-key", "rep/host-1")
+        await browser.click("#proof-lookup")
+        await browser.wait_text("#proof-certified", lambda t: t.startswith("No committed"), "the final 'not certified yet'", 40)
+        texts = await browser.js("return window.certified")
+        assert sum(path.startswith("/api/v1/state/keys/") for path, _ in api.requests) - asked == 4
+        assert [t.startswith("No committed") for t in texts].count(True) == 1 and texts[-1].startswith("No committed"), texts
+        assert sum("proving again" in t for t in texts) == 3, texts
+        api.hint_skips = False
         # 429: polling pauses and says so, then resumes
         api.rate_limited = True
         await browser.wait("the rate-limited state", lambda d: d.find_element("id", "live").get_attribute("data-state") == "limited")
