@@ -91,6 +91,7 @@ async def _main(args: argparse.Namespace) -> None:
     from cybermesh.p2p.transport import Transport, TransportConfig
     from cybermesh.proto.v1 import block_pb2, consensus_pb2  # type: ignore[attr-defined,unused-ignore]
     from cybermesh.stores.safety import FileSafetyStorage
+    from cybermesh.stores.voted import FileVotedBlocks
     from cybermesh.wire.strict import decode_strict, encode
 
     genesis = parse_genesis(json.loads(args.genesis.read_text()))
@@ -107,6 +108,7 @@ async def _main(args: argparse.Namespace) -> None:
         FileSafetyStorage(args.data_dir / "safety.bin"),
         pacemaker=PacemakerConfig(base_ms=args.round_ms, max_ms=args.max_round_ms),
         ledger=ledger,
+        voted=FileVotedBlocks(args.data_dir / "voted"),
     )
     config = TransportConfig(backoff_base=0.1, backoff_cap=1.0, dial_grace=0.3)
     transport = Transport.from_genesis(genesis, read_seed(args.node_key), config)

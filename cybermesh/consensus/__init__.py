@@ -2,8 +2,9 @@
 
 Pure and event-driven: `Replica.on_message(sender, msg, now_ms)`, `Replica.on_timer(round,
 now_ms)` and `Replica.start(now_ms)` return `Outputs` (messages to send, timers to set, blocks
-committed). The only side effect is the `SafetyStorage` port, which the safety rules call (and
-which must be durable) before a vote or timeout is signed.
+committed). The only side effects are two durable ports called before a vote or timeout is
+signed: `SafetyStorage` (the safety rules' record) and `VotedBlocks` (the proposals voted for,
+so that a network whose validators all restart still holds its certified blocks).
 """
 
 from cybermesh.consensus.replica import Outputs, Replica, Timer

@@ -12,6 +12,9 @@ Driver contract (an asyncio adapter, or the simulator):
 - The safety storage is written synchronously inside these calls, before any vote or timeout
   exists outside the replica: the driver may release the outputs as soon as the call returns.
   A crash at any point loses nothing that matters for safety.
+- So is the `VotedBlocks` port (cybermesh/consensus/voted.py): the proposal of every block the
+  replica votes for, stored before the vote is signed, so that a network whose validators all
+  restart still has the blocks its QCs certify (liveness).
 
 Round structure: the leader of round r (`ValidatorSet.leader`) proposes a block extending its
 highest QC (with the TC of r-1 if r-1 timed out) as soon as it holds the certificate of r-1;
@@ -59,6 +62,7 @@ from cybermesh.consensus.safety_data import SafetyStorage
 from cybermesh.consensus.sync import Syncer, certified, serve
 from cybermesh.consensus.tree import BlockTree
 from cybermesh.consensus.validators import ValidatorSet
+from cybermesh.consensus.voted import MemoryVotedBlocks, VotedBlocks
 from cybermesh.genesis import Genesis
 from cybermesh.proto.v1 import block_pb2, consensus_pb2
 
@@ -71,15 +75,17 @@ __all__ = ["Outputs", "Replica", "Timer"]
 
 
 class Replica:
-    """See the module docstring. `ledger` (the committed blocks, oldest first) and the safety
-    storage are all a restarted replica needs; everything else is rebuilt by sync."""
+    """See the module docstring. `ledger` (the committed blocks, oldest first), the safety
+    storage and the voted proposals (`voted`) are all a restarted replica needs; everything
+    else is rebuilt by sync."""
 
     def __init__(self, genesis: Genesis, author: str, key: nacl.signing.SigningKey,
                  storage: SafetyStorage, *, payload: Payload | None = None,
                  pacemaker: PacemakerConfig | None = None, verify: Verify | None = None,
                  ledger: Sequence[block_pb2.CommittedBlock] = (), sync_batch: int = 64,
                  keep_committed: int = 10_000, empty_block_delay_ms: int = 0,
-                 safety_rules: type[SafetyRules] = SafetyRules) -> None:
+                 safety_rules: type[SafetyRules] = SafetyRules,
+                 voted: VotedBlocks | None = None) -> None:
         self.validators = ValidatorSet.from_genesis(genesis)
         self.me = author
         self.chain_id = genesis.chain_id
@@ -101,7 +107,15 @@ class Replica:
         assert root_qc is not None
         self.high_qc: block_pb2.QuorumCert = root_qc
         self.last_tc: consensus_pb2.TimeoutCert | None = None
+        self._voted: VotedBlocks = voted if voted is not None else MemoryVotedBlocks()
+        # voted.py rule 2: the voted blocks above the root that connect to it, parents first.
+        for p in sorted(self._voted.load(), key=lambda p: p.block.header.height):
+            if p.block.header.height > self.tree.root.height:
+                self.tree.certify(p.high_qc)
+                self.tree.add(p.block)
         data = self.safety.data
+        if data.high_qc is not None:
+            self.tree.certify(data.high_qc)
         if data.high_qc is not None and data.high_qc.vote_data.round > root_qc.vote_data.round:
             self.high_qc = data.high_qc
         if data.last_timeout is not None and data.last_timeout.HasField("last_tc"):
@@ -258,6 +272,7 @@ class Replica:
             self.ledger.append(record)
             step.commits.append(record)
         self.tree.commit(target)
+        self._voted.prune(self.tree.root.height)  # voted.py rule 3
         if len(self.ledger) > self._keep + self._keep // 10:
             for old in self.ledger[: len(self.ledger) - self._keep]:
                 del self._ledger_index[block_hash(old.block.header)]
@@ -385,6 +400,7 @@ class Replica:
         if h.round != self.pacemaker.round:
             self._maybe_propose(step, now)
             return
+        self._voted.put(p)  # voted.py rule 1: durable before the vote is signed
         vote = self.safety.vote(p.block, p.high_qc, p.tc if p.HasField("tc") else None)
         leader = self.validators.leader(h.round + 1)
         if leader == self.me:

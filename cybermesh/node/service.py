@@ -164,6 +164,7 @@ class Validator(mode.Service):
         from cybermesh.consensus.pacemaker import PacemakerConfig
         from cybermesh.consensus.replica import Replica
         from cybermesh.stores.safety import FileSafetyStorage
+        from cybermesh.stores.voted import FileVotedBlocks
 
         assert self.ledger is not None and self.payload is not None
         s, c = self.settings, self.settings.consensus
@@ -174,7 +175,8 @@ class Validator(mode.Service):
                           FileSafetyStorage(s.data_dir / c.safety_file), payload=self.payload,
                           pacemaker=PacemakerConfig(c.base_timeout_ms, c.max_timeout_ms),
                           ledger=self.ledger.recent(c.keep_committed), sync_batch=c.sync_batch,
-                          keep_committed=c.keep_committed, empty_block_delay_ms=c.empty_block_delay_ms)
+                          keep_committed=c.keep_committed, empty_block_delay_ms=c.empty_block_delay_ms,
+                          voted=FileVotedBlocks((s.data_dir / c.safety_file).parent / "voted"))
         self.payload.blocks = replica.block
         self.replica = replica
         self.metrics.round.set_function(lambda: replica.round)

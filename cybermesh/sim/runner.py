@@ -14,7 +14,7 @@ Invariants, checked after every step (each violation is a string in `Result.viol
    any of them committed (copies of a height may carry different certificates).
 
 Honest = neither Byzantine nor a Twin. Crashed replicas lose everything but their safety
-storage and their ledger of committed blocks.
+storage, their voted proposals and their ledger of committed blocks.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from cybermesh.consensus.pacemaker import PacemakerConfig
 from cybermesh.consensus.safety import SafetyRules
 from cybermesh.consensus.safety_data import MemorySafetyStorage
 from cybermesh.consensus.validators import ValidatorSet
+from cybermesh.consensus.voted import MemoryVotedBlocks
 from cybermesh.ledger.reader import LedgerError, LedgerReader, height_key
 from cybermesh.proto.v1 import block_pb2, consensus_pb2
 from cybermesh.sim.byzantine import Adversary, Send
@@ -55,6 +56,7 @@ class Instance:
     name: str
     author: str
     storage: MemorySafetyStorage = field(default_factory=MemorySafetyStorage)
+    voted: MemoryVotedBlocks = field(default_factory=MemoryVotedBlocks)
     ledger: list[block_pb2.CommittedBlock] = field(default_factory=list)
     replica: Replica | None = None
     adversary: Adversary | None = None
@@ -145,7 +147,8 @@ class Simulation:
         inst.replica = Replica(
             self.genesis, inst.author, self._key(inst.author), inst.storage,
             pacemaker=PacemakerConfig(self.sc.base_timeout_ms, self.sc.max_timeout_ms),
-            verify=self._verifier(inst.name), ledger=inst.ledger, safety_rules=self.safety_rules)
+            verify=self._verifier(inst.name), ledger=inst.ledger, safety_rules=self.safety_rules,
+            voted=inst.voted)
         self._apply(inst, inst.replica.start(self.epoch + self.now), None)
 
     def run(self) -> Result:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import copy
 from collections import deque
+from typing import Any
 
 from cybermesh.consensus import Outputs, Replica
 from cybermesh.consensus.crypto import CachingVerifier, block_hash, proposal_bytes
 from cybermesh.consensus.messages import wrap
 from cybermesh.consensus.safety_data import MemorySafetyStorage
+from cybermesh.consensus.voted import MemoryVotedBlocks
 from cybermesh.proto.v1 import consensus_pb2
 from cybermesh.sim.keys import signing_key
 from cybermesh.wire.strict import decode_strict, encode
@@ -149,3 +152,43 @@ def test_a_proposal_with_a_malformed_header_is_refused_not_raised() -> None:
     bad.CopyFrom(proposal)
     bad.proposal.block.header.state_root_hint = b"\x01"
     assert nodes["v2"].on_message("v1", bad, 0).rejected == ("invalid_message",)
+
+
+def test_every_replica_restarted_at_once_goes_on_from_its_voted_blocks() -> None:
+    storages = {v: MemorySafetyStorage() for v in VS.ids}
+    voted = {v: MemoryVotedBlocks() for v in VS.ids}
+    verify = CachingVerifier()
+
+    def boot(safety: dict[str, MemorySafetyStorage], stores: dict[str, MemoryVotedBlocks],
+             ledgers: dict[str, list[Any]]) -> dict[str, Replica]:
+        return {v: Replica(GENESIS, v, signing_key(v), safety[v], verify=verify,
+                           ledger=ledgers[v], voted=stores[v]) for v in VS.ids}
+
+    def run(nodes: dict[str, Replica], rounds: int) -> None:
+        pending = {v: r.start(0) for v, r in nodes.items()}
+        for _ in range(rounds):
+            drive(nodes, pending, 400)
+            pending = {v: r.on_timer(r.round, 10**6) for v, r in nodes.items()}
+
+    nodes = boot(storages, voted, {v: [] for v in VS.ids})
+    drive(nodes, {v: r.start(0) for v, r in nodes.items()}, 250)  # then all crash at once
+    committed = {v: r.committed_height for v, r in nodes.items()}
+    assert min(committed.values()) >= 3
+    # the certified blocks above the committed height existed only in the replicas' trees
+    assert all(int(r.high_qc.vote_data.height) > r.committed_height for r in nodes.values())
+    assert all(0 < len(voted[v]) <= 4 for v in VS.ids)  # pruned at each commit
+    ledgers = {v: list(r.ledger) for v, r in nodes.items()}
+
+    # without the voted blocks nobody holds the block the high QC names: stalled for good
+    stalled = boot(copy.deepcopy(storages), {v: MemoryVotedBlocks() for v in VS.ids}, ledgers)
+    run(stalled, 12)
+    assert {v: r.committed_height for v, r in stalled.items()} == committed
+
+    # with them, the next leaders extend the certified blocks and commits resume
+    restarted = boot(storages, voted, ledgers)
+    run(restarted, 12)
+    heights = {v: r.committed_height for v, r in restarted.items()}
+    assert min(heights.values()) >= max(committed.values()) + 5, (committed, heights)
+    chains = [[block_hash(c.block.header) for c in r.ledger] for r in restarted.values()]
+    shortest = min(map(len, chains))
+    assert all(c[:shortest] == chains[0][:shortest] for c in chains)

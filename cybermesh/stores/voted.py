@@ -1,0 +1,63 @@
+"""Durable voted proposals (the `VotedBlocks` port of cybermesh.consensus.voted).
+
+One file per proposal in a directory, `<height:020d>-<sha256 of the record>.pb`, written as
+the safety file is (write `.tmp`, fsync, rename, fsync the directory): `put` returns only when
+the record is durable, and a crash leaves a whole file or none. `prune` unlinks by the height in
+the name. A file that does not decode (a disk fault) is skipped with a warning: the store only
+serves liveness after a restart (docs/CONSENSUS.md), never safety.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from pathlib import Path
+
+from cybermesh.proto.v1 import consensus_pb2
+from cybermesh.wire.strict import DecodeError, decode_strict, encode
+
+log = logging.getLogger("cybermesh.consensus")
+
+
+class FileVotedBlocks:
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+
+    def put(self, proposal: consensus_pb2.Proposal) -> None:
+        raw = encode(proposal)
+        name = f"{proposal.block.header.height:020d}-{hashlib.sha256(raw).hexdigest()}.pb"
+        path = self.directory / name
+        if path.exists():
+            return
+        tmp = path.with_name(name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            view = memoryview(raw)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+        dir_fd = os.open(self.directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+    def load(self) -> list[consensus_pb2.Proposal]:
+        out = []
+        for path in sorted(self.directory.glob("*.pb")):
+            try:
+                out.append(decode_strict(consensus_pb2.Proposal, path.read_bytes()))
+            except (DecodeError, OSError) as exc:
+                log.warning("voted proposals: skipping %s: %s", path, exc)
+        return out
+
+    def prune(self, height: int) -> None:
+        for path in self.directory.iterdir():
+            head = path.name.split("-", 1)[0]
+            if head.isdigit() and int(head) <= height:
+                path.unlink(missing_ok=True)
