@@ -68,6 +68,8 @@ from cybermesh.proto.v1 import block_pb2, consensus_pb2
 
 #: Votes and timeouts further than this many rounds ahead are dropped (memory bound).
 ROUND_WINDOW = 1000
+#: Voted proposals are kept this many heights below the committed height (voted.py rule 3).
+VOTED_MARGIN = 64
 
 Msg = consensus_pb2.ConsensusMessage
 
@@ -272,7 +274,7 @@ class Replica:
             self.ledger.append(record)
             step.commits.append(record)
         self.tree.commit(target)
-        self._voted.prune(self.tree.root.height)  # voted.py rule 3
+        self._voted.prune(self.tree.root.height - VOTED_MARGIN)  # voted.py rule 3
         if len(self.ledger) > self._keep + self._keep // 10:
             for old in self.ledger[: len(self.ledger) - self._keep]:
                 del self._ledger_index[block_hash(old.block.header)]
@@ -400,8 +402,8 @@ class Replica:
         if h.round != self.pacemaker.round:
             self._maybe_propose(step, now)
             return
-        self._voted.put(p)  # voted.py rule 1: durable before the vote is signed
-        vote = self.safety.vote(p.block, p.high_qc, p.tc if p.HasField("tc") else None)
+        vote = self.safety.vote(p.block, p.high_qc, p.tc if p.HasField("tc") else None,
+                                before_save=lambda: self._voted.put(p))  # voted.py rule 1
         leader = self.validators.leader(h.round + 1)
         if leader == self.me:
             self._on_vote(vote, step, now)

@@ -12,6 +12,7 @@ method): the caller is not trusted.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import nacl.signing
@@ -151,10 +152,13 @@ class SafetyRules:
             raise NotSafeToVote(2, round_, qc_round, tc_round, hqc_round, last)
 
     def vote(self, block: block_pb2.Block, qc: block_pb2.QuorumCert,
-             tc: consensus_pb2.TimeoutCert | None) -> consensus_pb2.Vote:
+             tc: consensus_pb2.TimeoutCert | None,
+             before_save: Callable[[], None] | None = None) -> consensus_pb2.Vote:
         """A signed vote for `block` (whose parent `qc` certifies), if rule 0 of
         `sign_proposal` and the rules of `safe_to_vote` hold. Asked again in the round of the
         stored vote, returns the stored vote (re-signed, byte-identical) whatever the block.
+        `before_save` runs only for a new vote, after the checks and before the safety data
+        is saved (the replica stores the voted proposal there: cybermesh/consensus/voted.py).
         """
         round_ = block.header.round
         last_vote = self._data.last_vote
@@ -173,6 +177,8 @@ class SafetyRules:
             ),
         )
         data = replace(self._observe_qc(self._data, qc), last_voted_round=round_, last_vote=unsigned)
+        if before_save is not None:
+            before_save()
         self._save(data)
         return self._signed_vote(unsigned)
 

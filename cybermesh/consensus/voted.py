@@ -6,13 +6,19 @@ validator restarts at once (a local network's down/up, a power cut), the high QC
 nobody has any more: no leader can extend it (the parent is missing) and no peer can serve it
 by sync, so the network stalls for good. Rules:
 
-1. Before a replica signs a vote for a block (the safety rules then persist the vote), the
-   port stores the proposal that carried it (the block and the QC of its parent), durably.
-   So every certified block is stored by the 2f+1 validators that voted for it.
+1. When a replica casts a new vote (after the safety rules' checks, before they persist the
+   vote and sign it), the port stores the proposal that carried the block (the block and the
+   QC of its parent), durably. So every certified block is stored by the 2f+1 validators that
+   voted for it. A refused or repeated vote stores nothing.
 2. A new replica adds the stored blocks above its committed root that connect to it to its
    tree, in height order, each parent certified by the stored proposal's QC; then the safety
    data's high QC certifies its block if present. Stored records were verified when received.
-3. After each commit, proposals at or below the committed height are dropped.
+3. After each commit, proposals more than `VOTED_MARGIN` (64) heights below the committed
+   height are dropped. The margin covers commits the driver had not yet made durable in its
+   ledger when the process died: the ledger then ends below the stored blocks, which still
+   connect to it, so the lost heights are committed again instead of leaving a gap (pruning
+   at the committed height itself could leave every validator with blocks that connect to
+   nothing, a stall the review reproduced in the simulator).
 """
 
 from __future__ import annotations

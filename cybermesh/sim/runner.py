@@ -1,6 +1,7 @@
 """Run one scenario on a seeded, deterministic simulated network.
 
-Invariants, checked after every step (each violation is a string in `Result.violations`):
+Invariants 1-3 are checked after every step, 4 along the run and at the end, 5 at the end (each
+violation is a string in `Result.violations`):
 
 1. agreement: no two honest replicas commit different blocks at the same height;
 2. prefix: each honest replica commits heights 1, 2, 3, ... in order, each block's parent

@@ -3,8 +3,9 @@
 One file per proposal in a directory, `<height:020d>-<sha256 of the record>.pb`, written as
 the safety file is (write `.tmp`, fsync, rename, fsync the directory): `put` returns only when
 the record is durable, and a crash leaves a whole file or none. `prune` unlinks by the height in
-the name. A file that does not decode (a disk fault) is skipped with a warning: the store only
-serves liveness after a restart (docs/CONSENSUS.md), never safety.
+the name. A file whose bytes do not match the digest in its name, or do not decode (a disk
+fault), is skipped with a warning: the store only serves liveness after a restart
+(docs/CONSENSUS.md), never safety.
 """
 
 from __future__ import annotations
@@ -29,9 +30,17 @@ class FileVotedBlocks:
         raw = encode(proposal)
         name = f"{proposal.block.header.height:020d}-{hashlib.sha256(raw).hexdigest()}.pb"
         path = self.directory / name
-        if path.exists():
-            return
-        tmp = path.with_name(name + ".tmp")
+        if not path.exists():
+            self._write(path, raw)
+        dir_fd = os.open(self.directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+    @staticmethod
+    def _write(path: Path, raw: bytes) -> None:
+        tmp = path.with_name(path.name + ".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             view = memoryview(raw)
@@ -41,17 +50,15 @@ class FileVotedBlocks:
         finally:
             os.close(fd)
         os.replace(tmp, path)
-        dir_fd = os.open(self.directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
 
     def load(self) -> list[consensus_pb2.Proposal]:
         out = []
         for path in sorted(self.directory.glob("*.pb")):
             try:
-                out.append(decode_strict(consensus_pb2.Proposal, path.read_bytes()))
+                raw = path.read_bytes()
+                if hashlib.sha256(raw).hexdigest() != path.stem.split("-", 1)[-1]:
+                    raise DecodeError("undecodable", "its bytes do not match the digest in its name")
+                out.append(decode_strict(consensus_pb2.Proposal, raw))
             except (DecodeError, OSError) as exc:
                 log.warning("voted proposals: skipping %s: %s", path, exc)
         return out

@@ -90,7 +90,8 @@ def test_crash_between_persist_and_send_never_equivocates() -> None:
     sc = Scenario.load(Path(__file__).parent / "scenarios" / "crash-between-persist-and-send.json")
     result = run(sc)
     assert result.ok, result.violations
-    assert result.crash_drops >= 4  # outputs really were lost after persisting
+    assert result.crash_drops >= 3  # outputs really were lost after persisting (3 of the 5 crashes
+    # land on a step in this schedule since restarted replicas keep their voted blocks; 4 before)
 
 
 def test_replica_down_for_many_rounds_catches_up_by_sync() -> None:

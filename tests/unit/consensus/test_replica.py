@@ -9,6 +9,7 @@ from typing import Any
 from cybermesh.consensus import Outputs, Replica
 from cybermesh.consensus.crypto import CachingVerifier, block_hash, proposal_bytes
 from cybermesh.consensus.messages import wrap
+from cybermesh.consensus.replica import VOTED_MARGIN
 from cybermesh.consensus.safety_data import MemorySafetyStorage
 from cybermesh.consensus.voted import MemoryVotedBlocks
 from cybermesh.proto.v1 import consensus_pb2
@@ -176,8 +177,18 @@ def test_every_replica_restarted_at_once_goes_on_from_its_voted_blocks() -> None
     assert min(committed.values()) >= 3
     # the certified blocks above the committed height existed only in the replicas' trees
     assert all(int(r.high_qc.vote_data.height) > r.committed_height for r in nodes.values())
-    assert all(0 < len(voted[v]) <= 4 for v in VS.ids)  # pruned at each commit
+    assert all(0 < len(voted[v]) <= VOTED_MARGIN + 4 for v in VS.ids)  # pruned with a margin
     ledgers = {v: list(r.ledger) for v, r in nodes.items()}
+
+    # the driver had not made the last commits durable in any ledger when all died: the stored
+    # proposals still connect to the shorter ledgers, and those heights are committed again
+    short = {v: x[:-3] for v, x in ledgers.items()}
+    relapsed = boot(copy.deepcopy(storages), copy.deepcopy(voted), short)
+    run(relapsed, 12)
+    assert min(r.committed_height for r in relapsed.values()) >= max(committed.values()) + 5
+    for v, r in relapsed.items():
+        assert [block_hash(c.block.header) for c in r.ledger[:len(ledgers[v])]] == \
+            [block_hash(c.block.header) for c in ledgers[v]]
 
     # without the voted blocks nobody holds the block the high QC names: stalled for good
     stalled = boot(copy.deepcopy(storages), {v: MemoryVotedBlocks() for v in VS.ids}, ledgers)
@@ -192,3 +203,20 @@ def test_every_replica_restarted_at_once_goes_on_from_its_voted_blocks() -> None
     chains = [[block_hash(c.block.header) for c in r.ledger] for r in restarted.values()]
     shortest = min(map(len, chains))
     assert all(c[:shortest] == chains[0][:shortest] for c in chains)
+
+
+def test_only_a_new_vote_stores_its_proposal() -> None:
+    voted = MemoryVotedBlocks()
+    v3 = Replica(GENESIS, "v3", signing_key("v3"), MemorySafetyStorage(), verify=CachingVerifier(),
+                 voted=voted)
+    proposal = replicas()["v1"].start(0).broadcast[0]  # v1 leads round 1
+    assert v3.on_message("v1", proposal, 0).send and voted.puts == 1
+    v3.on_message("v1", proposal, 0)  # a retransmission: the same vote, nothing stored
+    twin = consensus_pb2.Proposal()
+    twin.CopyFrom(proposal.proposal)
+    twin.block.header.timestamp += 1
+    twin.signature = signing_key("v1").sign(
+        proposal_bytes(VS.chain_id, 1, block_hash(twin.block.header))).signature
+    v3.on_message("v1", wrap(twin), 0)  # an equivocating twin: no second vote, nothing stored
+    assert voted.puts == 1 and [p.block.header.timestamp for p in voted.load()] == [
+        proposal.proposal.block.header.timestamp]

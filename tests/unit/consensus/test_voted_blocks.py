@@ -71,7 +71,8 @@ class TestFile(VotedBlocksContract):
         store.put(p)
         (self.dir / f"{2:020d}-deadbeef.pb").write_bytes(b"\xff\xff not a proposal")
         (self.dir / f"{3:020d}-cafe.pb.tmp").write_bytes(encode(p)[:10])  # a crash mid-put
+        (self.dir / f"{4:020d}-{'0' * 64}.pb").write_bytes(encode(proposals([1, 2])[1]))  # not its digest
         assert [encode(x) for x in self.reopen(store).load()] == [encode(p)]
         assert "skipping" in caplog.text
-        store.prune(3)
+        store.prune(4)
         assert list(self.dir.iterdir()) == []
