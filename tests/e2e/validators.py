@@ -19,7 +19,7 @@ from typing import Any
 from cybermesh.genesis import Genesis, parse_genesis
 from cybermesh.wire import topics
 from tests.api_token import api_env, authorization
-from tests.ports import free_port
+from tests.ports import free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 FAUST = Path(sys.executable).parent / "faust"
@@ -57,8 +57,8 @@ class Network:
         self.prefix = self.tag + "-"
         self.ids = [f"v{i}" for i in range(n)]
         mid = (ports[0] + ports[1]) // 2
-        self.web = {v: free_port(ports[0], mid) for v in self.ids}
-        self.p2p = {v: free_port(mid, ports[1]) for v in self.ids}
+        self.web = dict(zip(self.ids, free_ports(ports[0], mid, n), strict=True))
+        self.p2p = dict(zip(self.ids, free_ports(mid, ports[1], n), strict=True))
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         base.mkdir(parents=True, exist_ok=True)
         for v in self.ids:
