@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 from cybermesh.consensus.safety_data import SafetyData, decode_safety, encode_safety
+from cybermesh.stores.durable import fsync_dir, write_atomic
 
 
 class FileSafetyStorage:
@@ -26,19 +27,5 @@ class FileSafetyStorage:
         return decode_safety(raw)
 
     def save(self, data: SafetyData) -> None:
-        raw = encode_safety(data)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            view = memoryview(raw)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, self.path)
-        dir_fd = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        write_atomic(self.path, encode_safety(data))
+        fsync_dir(self.path.parent)

@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 
 from cybermesh.proto.v1 import consensus_pb2
+from cybermesh.stores.durable import fsync_dir, write_atomic
 from cybermesh.wire.strict import DecodeError, decode_strict, encode
 
 log = logging.getLogger("cybermesh.consensus")
@@ -31,25 +32,8 @@ class FileVotedBlocks:
         name = f"{proposal.block.header.height:020d}-{hashlib.sha256(raw).hexdigest()}.pb"
         path = self.directory / name
         if not path.exists():
-            self._write(path, raw)
-        dir_fd = os.open(self.directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-
-    @staticmethod
-    def _write(path: Path, raw: bytes) -> None:
-        tmp = path.with_name(path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            view = memoryview(raw)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
+            write_atomic(path, raw)
+        fsync_dir(self.directory)
 
     def load(self) -> list[consensus_pb2.Proposal]:
         out = []
