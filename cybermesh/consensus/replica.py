@@ -118,8 +118,8 @@ class Replica:
         data = self.safety.data
         if data.high_qc is not None:
             self.tree.certify(data.high_qc)
-        if data.high_qc is not None and data.high_qc.vote_data.round > root_qc.vote_data.round:
-            self.high_qc = data.high_qc
+            if data.high_qc.vote_data.round > root_qc.vote_data.round:
+                self.high_qc = data.high_qc
         if data.last_timeout is not None and data.last_timeout.HasField("last_tc"):
             self.last_tc = data.last_timeout.last_tc
         start = self.high_qc.vote_data.round + 1

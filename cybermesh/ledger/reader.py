@@ -157,16 +157,17 @@ class LedgerReader:
         height = committed.block.header.height
         if key is not None and key != height_key(height):
             raise InvalidRecord(height, f"1: key {key.hex()} is not u64be(height)")
+        digest = hashlib.sha256(value).digest()
         seen = self._digests.get(height)
         if seen is not None:
-            if hashlib.sha256(value).digest() != seen[0]:
+            if digest != seen[0]:
                 block_digest = hashlib.sha256(encode(committed.block)).digest()
                 if block_digest != seen[1]:
                     raise DuplicateMismatch(height, seen[1], block_digest)
                 self.proof_variants += 1
             self.duplicates += 1
             return []
-        self._digests[height] = (hashlib.sha256(value).digest(), hashlib.sha256(encode(committed.block)).digest())
+        self._digests[height] = (digest, hashlib.sha256(encode(committed.block)).digest())
         if height <= self._start:
             return []
         if height <= self.tip.height:  # digest known unless pruned; cannot happen

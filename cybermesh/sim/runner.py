@@ -312,10 +312,11 @@ class Simulation:
     def _check_ledger(self) -> None:
         """Invariant 5: replica k publishes its i-th record in turn i (in order, with lag k)."""
         ledgers = [i.ledger for i in self._honest()]
+        top = max(map(len, ledgers), default=0)
         reader = LedgerReader(self.vs, verify=VERIFIER)
         released = 0
         try:
-            for turn in range(max(map(len, ledgers), default=0) + len(ledgers)):
+            for turn in range(top + len(ledgers)):
                 for k, ledger in enumerate(ledgers):
                     if 0 <= turn - k < len(ledger):
                         record = ledger[turn - k]
@@ -325,9 +326,8 @@ class Simulation:
             self._violate(f"ledger: the published records fail the reader: {exc}")
             return
         self.result.proof_variants = reader.proof_variants
-        if released != max(map(len, ledgers), default=0):
-            self._violate(f"ledger: the reader released {released} of "
-                          f"{max(map(len, ledgers))} committed heights")
+        if released != top:
+            self._violate(f"ledger: the reader released {released} of {top} committed heights")
 
 
 def run(scenario: Scenario, safety_rules: type[SafetyRules] = SafetyRules) -> Result:

@@ -114,11 +114,8 @@ export async function certifyRoot(answer, hex, last = true) {
     if (page.items.length && page.items[0].state_root_height > answer.height) break; // skipped over H
     await new Promise((r) => setTimeout(r, 1000));
   }
-  if (!last) {
-    say("pending", `no committed block carries the root of height ${answer.height}; proving again at a newer height…`);
-    return "retry";
-  }
-  say("unchecked", `No committed block carries the root of height ${answer.height} (yet): the root is this validator's word only.`);
+  if (last) say("unchecked", `No committed block carries the root of height ${answer.height} (yet): the root is this validator's word only.`);
+  else say("pending", `no committed block carries the root of height ${answer.height}; proving again at a newer height…`);
   return "retry";
 }
 
